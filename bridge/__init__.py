@@ -1,0 +1,1 @@
+"""WebSocket edge of the realtime fabric: NATS subjects in, scoped live events out."""

@@ -1,0 +1,333 @@
+"""The edge: the aiohttp application, its endpoints, and start-up and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+import ssl
+import time
+
+import nats.errors
+from aiohttp import hdrs, web
+
+from . import catalog as catalog_module
+from . import metrics, policy
+from .auditlog import AuditLog
+from .catalog import Catalog, Topic
+from .closecodes import CloseCode
+from .connection import Connection
+from .events import Prepared
+from .fanout import Hub
+from .instruments import EdgeMetrics
+from .logs import AccessLogger
+from .session_store import SessionStore
+from .settings import Settings
+from .upstream import Upstream, UpstreamUnavailable
+
+log = logging.getLogger(__name__)
+
+_RETRY_START = 0.5
+_RETRY_MAX = 5.0
+_DROP_LOG_INTERVAL = 5.0
+
+
+def json_error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": code, "message": message}, status=status)
+
+
+def bearer(request: web.Request) -> str | None:
+    header = request.headers.get(hdrs.AUTHORIZATION, "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+class Edge:
+    """One edge process: its connections, the hub, and its NATS link.
+
+    ``start`` opens the port at once and connects to NATS in the background:
+    ``/readyz`` answers 503 and WebSocket clients are asked to come back (1013)
+    until the streams and the session bucket are ready.
+    """
+
+    def __init__(self, settings: Settings, catalog: Catalog | None = None) -> None:
+        self.settings = settings
+        self.catalog = catalog or catalog_module.load()
+        self.id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
+        self.metrics = EdgeMetrics()
+        self.metrics.registry.gauge(
+            "realtime_edge_ready",
+            "1 when NATS, streams and sessions are ready.",
+            function=lambda: 1.0 if self.ready else 0.0,
+        )
+        self.upstream = Upstream(
+            settings,
+            self.catalog,
+            name=f"realtime-edge {self.id}",
+            on_event=self._on_event,
+            on_drop=self._on_drop,
+            on_reconnect=self.metrics.nats_reconnects.inc,
+        )
+        self.hub = Hub(self.catalog, self.upstream.read, self.metrics)
+        self.audit = AuditLog(self.upstream.publish, settings.subject_prefix, self.id)
+        self.store: SessionStore | None = None
+        self.connections: set[Connection] = set()
+        self.port: int | None = None
+        self._feeds_started = False
+        self._runner: web.AppRunner | None = None
+        self._linking: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self._dropped_since: dict[str, int] = {}
+        self._drop_logged: dict[str, float] = {}
+        self.app = self._build_app()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set() and self.upstream.connected
+
+    def _build_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics)
+        if self.settings.enabled:
+            app.router.add_get("/realtime", self._realtime)
+        app.on_shutdown.append(self._close_clients)
+        return app
+
+    # -- start-up and shutdown ------------------------------------------------------
+
+    async def start(self) -> None:
+        # 1. Open the port, so that health probes answer while NATS is reached.
+        self._runner = web.AppRunner(
+            self.app, access_log_class=AccessLogger, handle_signals=False
+        )
+        await self._runner.setup()
+        site = web.TCPSite(
+            self._runner,
+            self.settings.host,
+            self.settings.port,
+            ssl_context=self._tls(),
+            reuse_port=self.settings.workers > 1,
+        )
+        await site.start()
+        self.port = self._bound_port(site)
+        log.info(
+            "listening",
+            extra={"edge": self.id, "url": f"{self.settings.host}:{self.port}"},
+        )
+
+        # 2. Connect upstream, ensure the streams and the session bucket, start
+        #    the live feeds; in the background, retrying until NATS answers.
+        self._linking = asyncio.create_task(self._link())
+
+    async def wait_ready(self) -> None:
+        await self._ready.wait()
+
+    async def _link(self) -> None:
+        upstream = self.upstream
+        servers = ", ".join(self.settings.nats_url or ["nats://127.0.0.1:4222"])
+        log.info("connecting to nats", extra={"edge": self.id, "server": servers})
+        await upstream.connect()
+        delay = _RETRY_START
+        while True:
+            try:
+                await upstream.ensure_streams()
+                assert upstream.js is not None
+                self.store = await SessionStore.open(
+                    upstream.js,
+                    self.settings.subject_prefix,
+                    self.settings.session_ttl,
+                    self.settings.stream_replicas,
+                )
+                if self.settings.enabled and not self._feeds_started:
+                    await upstream.start_feeds()
+                    self._feeds_started = True
+                break
+            except (nats.errors.Error, TimeoutError, UpstreamUnavailable) as exc:
+                log.warning(
+                    "jetstream not ready, retrying",
+                    extra={"error": f"{type(exc).__name__}: {exc}"},
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX)
+        self._ready.set()
+        log.info("ready", extra={"edge": self.id})
+        await self.audit.record("config", settings=self.settings.public())
+
+    async def stop(self) -> None:
+        # 1. Stop connecting to NATS if that is still under way.
+        if self._linking is not None and not self._linking.done():
+            self._linking.cancel()
+
+        # 2. Close every client with 1001 and stop listening (on_shutdown).
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+        # 3. Stop the live feeds and drain the NATS connection.
+        await self.upstream.close()
+        log.info("stopped", extra={"edge": self.id})
+
+    async def _close_clients(self, app: web.Application) -> None:
+        clients = list(self.connections)
+        if clients:
+            log.info("closing clients", extra={"count": len(clients)})
+        await asyncio.gather(*(c.close(CloseCode.GOING_AWAY) for c in clients))
+
+    def _tls(self) -> ssl.SSLContext | None:
+        if self.settings.tls_cert is None or self.settings.tls_key is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.settings.tls_cert, self.settings.tls_key)
+        return context
+
+    @staticmethod
+    def _bound_port(site: web.TCPSite) -> int:
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        return int(sockets[0].getsockname()[1]) if sockets else site._port
+
+    # -- live messages --------------------------------------------------------------
+
+    def _on_event(self, topic: Topic, event: Prepared) -> None:
+        self.hub.deliver(topic, event)
+
+    def _on_drop(self, topic: Topic, subject: str) -> None:
+        self.metrics.dropped.labels(topic=topic.name).inc()
+        # A producer sending garbage at full speed must not flood the log: one
+        # line per topic every few seconds, with how many were dropped.
+        count = self._dropped_since.get(topic.name, 0) + 1
+        now = time.monotonic()
+        if now - self._drop_logged.get(topic.name, -_DROP_LOG_INTERVAL) < (
+            _DROP_LOG_INTERVAL
+        ):
+            self._dropped_since[topic.name] = count
+            return
+        self._dropped_since[topic.name] = 0
+        self._drop_logged[topic.name] = now
+        log.warning(
+            "payload is not a JSON object, dropped",
+            extra={"topic": topic.name, "subject": subject, "count": count},
+        )
+
+    # -- endpoints ------------------------------------------------------------------
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "edge": self.id})
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        if self.ready:
+            return web.json_response({"ready": True, "edge": self.id})
+        if not self.upstream.connected:
+            reason = "NATS is not connected"
+        elif not self.upstream.streams_ready:
+            reason = "topic streams are not ready"
+        else:
+            reason = "session bucket is not ready"
+        return web.json_response(
+            {"ready": False, "edge": self.id, "reason": reason}, status=503
+        )
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(
+            body=self.metrics.registry.render(),
+            headers={hdrs.CONTENT_TYPE: metrics.CONTENT_TYPE},
+        )
+
+    async def _realtime(self, request: web.Request) -> web.StreamResponse:
+        # 1. Before the upgrade: a plain GET, or a refused Origin, gets HTTP.
+        if request.headers.get(hdrs.UPGRADE, "").lower() != "websocket":
+            return json_error(400, "bad_request", "this endpoint speaks WebSocket")
+        origin = request.headers.get(hdrs.ORIGIN)
+        if not policy.origin_allowed(origin, request.host, self.settings.origins):
+            log.warning(
+                "origin refused", extra={"origin": origin, "remote": request.remote}
+            )
+            return json_error(403, "forbidden", "origin not allowed")
+
+        # 2. Upgrade, then check the token: a browser can read a close code but
+        #    not the status of a refused upgrade.
+        ws = web.WebSocketResponse(
+            max_msg_size=self.settings.max_message, compress=False, timeout=2.0
+        )
+        await ws.prepare(request)
+        token = request.query.get("token") or bearer(request)
+        details = {
+            "remote": request.remote,
+            "user_agent": request.headers.get(hdrs.USER_AGENT),
+            "origin": origin,
+        }
+        if not self.ready or self.store is None:
+            await ws.close(
+                code=CloseCode.TRY_AGAIN_LATER,
+                message=CloseCode.TRY_AGAIN_LATER.reason.encode(),
+            )
+            return ws
+        try:
+            session = await self.store.lookup(token) if token else None
+        except (nats.errors.Error, TimeoutError):
+            await ws.close(
+                code=CloseCode.TRY_AGAIN_LATER,
+                message=CloseCode.TRY_AGAIN_LATER.reason.encode(),
+            )
+            return ws
+        if session is None:
+            self.metrics.auth_failures.inc()
+            reason = "missing token" if not token else "invalid or expired token"
+            log.warning(
+                "auth failed", extra={"remote": request.remote, "reason": reason}
+            )
+            await self.audit.record("auth.failed", reason=reason, **details)
+            await ws.close(
+                code=CloseCode.UNAUTHORIZED,
+                message=CloseCode.UNAUTHORIZED.reason.encode(),
+            )
+            return ws
+
+        # 3. Serve the connection until either side closes.
+        assert request.transport is not None
+        conn = Connection(
+            conn_id=secrets.token_hex(6),
+            ws=ws,
+            transport=request.transport,
+            session=session,
+            hub=self.hub,
+            catalog=self.catalog,
+            settings=self.settings,
+            metrics=self.metrics,
+        )
+        self.connections.add(conn)
+        self.metrics.connections.inc()
+        log.info(
+            "connect",
+            extra={"conn": conn.id, "subject": session.subject, **details},
+        )
+        await self.audit.record(
+            "connect", conn=conn.id, subject=session.subject, **details
+        )
+        try:
+            await conn.run()
+        finally:
+            self.connections.discard(conn)
+            self.metrics.connections.dec()
+            duration = round(time.monotonic() - conn.opened, 3)
+            code = conn.close_code
+            self.metrics.disconnects.labels(code=str(code)).inc()
+            log.info(
+                "disconnect",
+                extra={"conn": conn.id, "code": code, "duration_s": duration},
+            )
+            await self.audit.record(
+                "disconnect",
+                conn=conn.id,
+                subject=session.subject,
+                code=code,
+                duration_s=duration,
+                **details,
+            )
+        return ws

@@ -1,0 +1,237 @@
+"""``realtime-bridge``: serve the edge, publish events, run the demo, mint tokens."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import nats
+import nats.errors
+import nats.js.errors
+
+from . import logs, natsserver, protocol, sessions
+from .app import Edge
+from .session_store import SessionStore
+from .settings import Settings, SettingsError, add_flags, overrides_from
+from .upstream import connect_options
+
+log = logging.getLogger("bridge.cli")
+
+EMBEDDED_HOST = "127.0.0.1"
+EMBEDDED_PORT = 4222
+
+
+class CommandError(Exception):
+    """Ends a command with one line on stderr and exit status 1."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.load(os.environ, overrides_from(args))
+    except SettingsError as exc:
+        print(f"realtime-bridge: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level)
+    try:
+        return int(asyncio.run(args.run(settings, args)) or 0)
+    except CommandError as exc:
+        print(f"realtime-bridge: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="realtime-bridge", description="WebSocket edge for the realtime fabric."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the edge")
+    add_flags(serve)
+    serve.set_defaults(run=_serve)
+
+    publish = commands.add_parser("publish", help="publish one event")
+    publish.add_argument("subject", help="topic or topic.entity, e.g. payload.list.123")
+    publish.add_argument("json", help="the event data, a JSON object")
+    publish.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="scope metadata, sent as a header (repeatable)",
+    )
+    publish.set_defaults(run=_publish)
+
+    demo = commands.add_parser("demo", help="publish demo traffic until stopped")
+    demo.add_argument("--rate", type=float, default=20.0, help="messages per second")
+    demo.set_defaults(run=_demo)
+
+    token = commands.add_parser("token", help="mint a session token")
+    token.add_argument("--subject", default="operator", help="who the session is for")
+    token.add_argument(
+        "--topic",
+        action="append",
+        dest="topics",
+        metavar="TOPIC",
+        help="allow only this topic (repeatable; default: all)",
+    )
+    token.add_argument("--ttl", type=float, help="seconds the session lives")
+    token.set_defaults(run=_token)
+    return parser
+
+
+# -- serve --------------------------------------------------------------------------
+
+
+async def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.workers > 1:
+        raise CommandError(
+            "REALTIME_WORKERS above 1 is not supported by this version; use 1"
+        )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    # 1. Without NATS_URL, start the embedded nats-server with JetStream.
+    embedded = None
+    if settings.embedded_nats:
+        embedded = await _start_embedded(settings)
+        print(f"NATS for producers: {embedded.url}", flush=True)
+    try:
+        # 2. Open the port and link to NATS.
+        edge = Edge(settings)
+        await edge.start()
+        print(f"realtime edge on {settings.host}:{edge.port}", flush=True)
+
+        # 3. Serve until SIGTERM or SIGINT, then close clients with 1001 and drain.
+        await stop.wait()
+        log.info("shutting down", extra={"edge": edge.id})
+        await edge.stop()
+    finally:
+        # 4. Stop the embedded server last, once nothing uses it.
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+    return 0
+
+
+async def _start_embedded(settings: Settings) -> natsserver.NatsServer:
+    if natsserver.port_in_use(EMBEDDED_HOST, EMBEDDED_PORT):
+        raise CommandError(
+            f"port {EMBEDDED_PORT} on {EMBEDDED_HOST} is taken, so the embedded NATS "
+            "cannot start; stop what uses it or set NATS_URL"
+        )
+    server = natsserver.NatsServer(
+        store_dir=settings.data_dir.resolve() / "nats",
+        host=EMBEDDED_HOST,
+        port=EMBEDDED_PORT,
+        monitor_port=natsserver.free_port(),
+        name="realtime-embedded",
+    )
+    server.start()
+    try:
+        await asyncio.to_thread(server.wait_ready)
+    except natsserver.NatsServerError as exc:
+        server.stop()
+        raise CommandError(f"embedded NATS did not start: {exc}") from None
+    log.info("embedded nats started", extra={"url": server.url})
+    return server
+
+
+# -- producer and operator tools ----------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def _nats(settings: Settings, name: str, **overrides: Any) -> Any:
+    options = connect_options(settings, name)
+    options.update(max_reconnect_attempts=1, connect_timeout=2)
+    options.update(overrides)
+    servers = ", ".join(options["servers"])  # type: ignore[arg-type]
+
+    async def quiet(exc: Exception) -> None:
+        pass
+
+    try:
+        nc = await nats.connect(**options, error_cb=quiet)  # type: ignore[arg-type]
+    except (nats.errors.Error, OSError, TimeoutError) as exc:
+        raise CommandError(f"cannot reach NATS at {servers}: {exc}") from None
+    try:
+        yield nc
+    finally:
+        await nc.drain()
+
+
+def _scope_headers(pairs: list[str]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CommandError(f"--scope wants KEY=VALUE, got {pair!r}")
+        headers[key] = value
+    return headers
+
+
+async def _publish(settings: Settings, args: argparse.Namespace) -> int:
+    payload = args.json.encode()
+    if protocol.decode_object(payload) is None:
+        raise CommandError("the event data must be a JSON object")
+    headers = _scope_headers(args.scope)
+    subject = f"{settings.subject_prefix}.{args.subject}"
+    async with _nats(settings, "realtime-bridge publish") as nc:
+        js = nc.jetstream(timeout=5)
+        try:
+            ack = await js.publish(subject, payload, headers=headers or None)
+        except nats.js.errors.NoStreamResponseError:
+            raise CommandError(
+                f"no topic stream holds {subject}; is the edge running with this "
+                "catalog and prefix?"
+            ) from None
+    print(f"published {args.subject} seq {ack.seq}")
+    return 0
+
+
+async def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with _nats(settings, "realtime-bridge demo", max_reconnect_attempts=-1) as nc:
+        print(f"publishing demo traffic at {args.rate:g}/s; Ctrl-C stops", flush=True)
+        sent = await run_demo(nc, settings.subject_prefix, args.rate, stop)
+    print(f"published {sent} events")
+    return 0
+
+
+async def _token(settings: Settings, args: argparse.Namespace) -> int:
+    ttl = min(args.ttl or settings.session_ttl, settings.session_ttl)
+    async with _nats(settings, "realtime-bridge token") as nc:
+        store = await SessionStore.open(
+            nc.jetstream(timeout=5),
+            settings.subject_prefix,
+            settings.session_ttl,
+            settings.stream_replicas,
+        )
+        session = sessions.mint(
+            subject=args.subject,
+            topics=args.topics,
+            scopes=None,
+            ttl=ttl,
+            idle_timeout=settings.session_idle,
+            now=time.time(),
+        )
+        token = await store.create(session)
+    print(token)
+    return 0

@@ -1,0 +1,251 @@
+"""One client's WebSocket: its ops, its topic subscriptions and its outbox.
+
+Everything the edge sends a client goes through :meth:`Connection.send`, which
+never waits: frames join the outbox and one ``transport.write`` per event-loop
+tick hands them to the kernel. A client whose outbox and transport buffer
+together pass REALTIME_SEND_QUEUE_BYTES is closed with 4509 on the spot, so the
+fan-out loop never stalls on it and the other clients never notice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from asyncio import BaseTransport, Transport
+from typing import cast
+
+from aiohttp import WSMsgType, web
+
+from . import policy, protocol
+from .catalog import Catalog
+from .closecodes import CloseCode
+from .delivery import TopicSubscription
+from .fanout import Hub
+from .instruments import EdgeMetrics
+from .protocol import ErrorCode
+from .ratelimit import (
+    BAD_FRAME_BURST,
+    BAD_FRAME_RATE,
+    OP_BURST,
+    OP_RATE,
+    OP_STRIKES,
+    OpLimiter,
+    TokenBucket,
+    Verdict,
+)
+from .sessions import Session
+from .settings import Settings
+from .upstream import UpstreamUnavailable
+from .wsframe import Outbox, text_frame
+
+log = logging.getLogger(__name__)
+
+_CLOSE_TIMEOUT = 2.0
+
+
+class Connection:
+    def __init__(
+        self,
+        conn_id: str,
+        ws: web.WebSocketResponse,
+        transport: BaseTransport,
+        session: Session,
+        hub: Hub,
+        catalog: Catalog,
+        settings: Settings,
+        metrics: EdgeMetrics,
+    ) -> None:
+        self.id = conn_id
+        self.session = session
+        self.opened = time.monotonic()
+        self.subscriptions: dict[str, TopicSubscription] = {}
+        self.closing = False
+        self._ws = ws
+        self._transport = cast(Transport, transport)
+        self._hub = hub
+        self._catalog = catalog
+        self._settings = settings
+        self._metrics = metrics
+        self._outbox = Outbox(settings.send_queue_bytes)
+        self._flush_scheduled = False
+        self._loop = asyncio.get_running_loop()
+        now = time.monotonic()
+        self._ops = OpLimiter(OP_RATE, OP_BURST, OP_STRIKES, now)
+        self._bad_frames = TokenBucket(BAD_FRAME_RATE, BAD_FRAME_BURST, now)
+        self._closed = asyncio.Event()
+        self.close_code: int | None = None
+
+    # -- sending --------------------------------------------------------------------
+
+    def send(self, frame: bytes) -> None:
+        """Queue one complete WebSocket frame; never blocks."""
+        if self.closing:
+            return
+        transport = self._transport
+        if transport.is_closing():
+            return
+        if not self._outbox.push(frame, transport.get_write_buffer_size()):
+            self._metrics.slow_consumers.inc()
+            log.warning(
+                "slow consumer",
+                extra={"conn": self.id, "count": self._outbox.size},
+            )
+            self.close_soon(CloseCode.SLOW_CONSUMER, flush=False)
+            return
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self._outbox and not self._transport.is_closing():
+            self._transport.write(self._outbox.take())
+
+    def reply(self, payload: bytes) -> None:
+        self.send(text_frame(payload))
+
+    # -- reading --------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the client until either side closes."""
+        ws = self._ws
+        while not self.closing:
+            try:
+                msg = await ws.receive(timeout=self._settings.idle_timeout)
+            except TimeoutError:
+                await self.close(CloseCode.IDLE_TIMEOUT)
+                break
+            if msg.type is WSMsgType.TEXT:
+                await self._handle(msg.data)
+            elif msg.type is WSMsgType.BINARY:
+                log.warning("binary frame", extra={"conn": self.id})
+                await self.close(CloseCode.PROTOCOL_VIOLATION)
+            else:
+                # CLOSE, CLOSING, CLOSED or ERROR (aiohttp has already answered an
+                # oversized frame with 1009).
+                break
+        self._detach()
+        self.close_code = self.close_code or ws.close_code
+
+    async def _handle(self, data: str) -> None:
+        verdict = self._ops.admit(time.monotonic())
+        if verdict is Verdict.CLOSE:
+            log.warning("op rate exceeded", extra={"conn": self.id})
+            await self.close(CloseCode.RATE_LIMITED)
+            return
+        try:
+            op = protocol.parse_op(data)
+        except protocol.BadFrame as exc:
+            await self._bad_frame(str(exc), exc.frame_id)
+            return
+        if verdict is Verdict.REFUSE:
+            self.reply(
+                protocol.error(
+                    ErrorCode.RATE_LIMITED, "too many ops; slow down", frame_id=op.id
+                )
+            )
+        elif isinstance(op, protocol.Subscribe):
+            await self._subscribe(op)
+        elif isinstance(op, protocol.Unsubscribe):
+            self._unsubscribe(op)
+        else:
+            self.reply(protocol.pong(op.id))
+
+    async def _bad_frame(self, message: str, frame_id: str | None) -> None:
+        if not self._bad_frames.take(time.monotonic()):
+            log.warning("malformed frame flood", extra={"conn": self.id})
+            await self.close(CloseCode.PROTOCOL_VIOLATION)
+            return
+        self.reply(protocol.error(ErrorCode.BAD_REQUEST, message, frame_id=frame_id))
+
+    async def _subscribe(self, op: protocol.Subscribe) -> None:
+        starting: list[TopicSubscription] = []
+        for topic in dict.fromkeys(op.topics):
+            verdict = policy.admit(
+                self._catalog,
+                self.session,
+                self.subscriptions.keys(),
+                self._settings.topic_limit,
+                topic,
+                op.scopes,
+            )
+            if isinstance(verdict, policy.Refusal):
+                self.reply(protocol.error(verdict.code, verdict.message, topic, op.id))
+                continue
+            replaced = self.subscriptions.pop(topic, None)
+            if replaced is not None:
+                self._hub.unsubscribe(replaced)
+            subscription = TopicSubscription(topic, verdict, self.send, op.id)
+            self.subscriptions[topic] = subscription
+            starting.append(subscription)
+        await asyncio.gather(*(self._start(s) for s in starting))
+
+    async def _start(self, subscription: TopicSubscription) -> None:
+        try:
+            await self._hub.subscribe(subscription)
+        except Exception as exc:
+            if self.subscriptions.get(subscription.topic) is subscription:
+                del self.subscriptions[subscription.topic]
+            if isinstance(exc, UpstreamUnavailable):
+                code, message = ErrorCode.UNAVAILABLE, "the event store is unreachable"
+            else:
+                log.exception("subscribe failed", extra={"conn": self.id})
+                code, message = ErrorCode.INTERNAL, "subscribe failed"
+            self.reply(
+                protocol.error(code, message, subscription.topic, subscription.frame_id)
+            )
+
+    def _unsubscribe(self, op: protocol.Unsubscribe) -> None:
+        for topic in dict.fromkeys(op.topics):
+            if topic not in self._catalog:
+                self.reply(
+                    protocol.error(
+                        ErrorCode.UNKNOWN_TOPIC, f"no topic {topic!r}", topic, op.id
+                    )
+                )
+                continue
+            subscription = self.subscriptions.pop(topic, None)
+            if subscription is not None:
+                self._hub.unsubscribe(subscription)
+            self.reply(protocol.encode(protocol.Unsubscribed(topic=topic, id=op.id)))
+
+    # -- closing --------------------------------------------------------------------
+
+    def close_soon(self, code: CloseCode, flush: bool = True) -> None:
+        """Close from synchronous code (the fan-out): stop sending at once."""
+        if self.closing:
+            return
+        if not flush:
+            self._outbox.take()
+        self._begin_close(code)
+        self._loop.create_task(self._send_close(code))
+
+    async def close(self, code: CloseCode) -> None:
+        """Send what is queued, then the close frame."""
+        if self.closing:
+            return
+        self._begin_close(code)
+        await self._send_close(code)
+
+    def _begin_close(self, code: CloseCode) -> None:
+        self._flush()
+        self.closing = True
+        self.close_code = code
+        self._detach()
+
+    async def _send_close(self, code: CloseCode) -> None:
+        # A client that does not take the close frame within a couple of seconds
+        # (a stalled reader behind a full buffer) is cut off.
+        try:
+            await asyncio.wait_for(
+                self._ws.close(code=code, message=code.reason.encode()),
+                _CLOSE_TIMEOUT,
+            )
+        except (TimeoutError, ConnectionError):
+            self._transport.abort()
+
+    def _detach(self) -> None:
+        for subscription in self.subscriptions.values():
+            self._hub.unsubscribe(subscription)
+        self.subscriptions.clear()

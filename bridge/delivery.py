@@ -1,0 +1,126 @@
+"""Ordering of snapshot and live events for one connection's subscription to a topic.
+
+The contract (SPEC section 6): ``subscribed`` first, then the snapshot, then live
+events in increasing stream sequence, none twice and none older than what was
+already delivered for the same subject.
+
+A subscription starts *pending*: the fan-out already routes matching live
+messages to it, and it keeps them while the snapshot (or replay) is read from the
+stream. The read returns a *position*, the stream sequence it covers. Going live
+sends the confirmation, the snapshot, then every kept message past the position,
+and from then on only messages past the last sequence sent. Because the buffer
+was opened before the read started, every message stored after the read is in
+it, so nothing falls between the snapshot and the live events.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from .scopes import Scopes, matches
+
+
+class Phase(enum.Enum):
+    PENDING = "pending"
+    LIVE = "live"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """A message read from a topic's stream, already encoded as an event frame."""
+
+    seq: int
+    subject: str
+    headers: dict[str, str]
+    frame: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRead:
+    """What a subscription needs from the stream before it goes live."""
+
+    position: int
+    """The stream sequence the read covers: live delivery continues after it."""
+    events: list[StoredEvent]
+    """Snapshot events (latest per subject) in increasing sequence; empty for
+    topics without a snapshot."""
+
+
+class TopicSubscription:
+    """One connection's subscription to one topic.
+
+    ``send`` is the connection's non-blocking enqueue; the subscription never
+    waits on the socket.
+    """
+
+    __slots__ = ("_pending", "frame_id", "phase", "position", "scopes", "send", "topic")
+
+    def __init__(
+        self,
+        topic: str,
+        scopes: Scopes,
+        send: Callable[[bytes], None],
+        frame_id: str | None = None,
+    ) -> None:
+        self.topic = topic
+        self.scopes = scopes
+        self.send = send
+        self.frame_id = frame_id
+        self.phase = Phase.PENDING
+        self.position = 0
+        self._pending: list[tuple[int, bytes]] = []
+
+    def __repr__(self) -> str:
+        return f"<TopicSubscription {self.topic} {self.phase.value} at {self.position}>"
+
+    def offer(self, seq: int, frame: bytes) -> None:
+        """A live message matching the scopes: send it, keep it, or drop a repeat."""
+        if self.phase is Phase.LIVE:
+            if seq > self.position:
+                self.position = seq
+                self.send(frame)
+        elif self.phase is Phase.PENDING:
+            self._pending.append((seq, frame))
+
+    def go_live(
+        self, confirmation: bytes, position: int, first: Iterable[bytes]
+    ) -> None:
+        """Send the confirmation, ``first`` (the snapshot), then kept live events.
+
+        ``position`` is the stream sequence the snapshot covers: kept messages at
+        or before it are already reflected in the snapshot.
+        """
+        if self.phase is not Phase.PENDING:
+            return
+        self.send(confirmation)
+        for frame in first:
+            self.send(frame)
+        self.position = position
+        kept, self._pending = self._pending, []
+        for seq, frame in kept:
+            if seq > self.position:
+                self.position = seq
+                self.send(frame)
+        self.phase = Phase.LIVE
+
+    def close(self) -> None:
+        self.phase = Phase.CLOSED
+        self._pending = []
+
+
+def latest_per_subject(events: Iterable[StoredEvent]) -> list[StoredEvent]:
+    """The newest event of each subject, in increasing sequence."""
+    newest: dict[str, StoredEvent] = {}
+    for event in events:
+        held = newest.get(event.subject)
+        if held is None or event.seq > held.seq:
+            newest[event.subject] = event
+    return sorted(newest.values(), key=lambda event: event.seq)
+
+
+def select(events: Sequence[StoredEvent], scopes: Scopes) -> list[bytes]:
+    """Frames of the stored events that match ``scopes``."""
+    return [event.frame for event in events if matches(scopes, event.headers)]

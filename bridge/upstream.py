@@ -1,0 +1,307 @@
+"""The edge's link to NATS: one connection, the topic streams, the session
+bucket, one live feed per topic and the stream reads behind snapshots."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import nats
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import BadRequestError
+
+from . import events
+from .catalog import Catalog, Topic
+from .delivery import StoredEvent, StoredRead, latest_per_subject
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+_STREAM_NAME_IN_USE = 10058
+_READ_BATCH = 512
+_READ_TIMEOUT = 5.0
+
+
+class UpstreamUnavailable(Exception):
+    """NATS or JetStream cannot answer right now."""
+
+
+LiveHandler = Callable[[Topic, events.Prepared], None]
+DropHandler = Callable[[Topic, str], None]
+
+
+def connect_options(settings: Settings, name: str) -> dict[str, object]:
+    """Keyword arguments for ``nats.connect`` from the settings."""
+    options: dict[str, object] = {
+        "servers": list(settings.nats_url or ["nats://127.0.0.1:4222"]),
+        "name": name,
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 0.5,
+        "connect_timeout": 2,
+        "ping_interval": 5,
+        "max_outstanding_pings": 3,
+    }
+    if settings.nats_creds:
+        options["user_credentials"] = str(settings.nats_creds)
+    if settings.nats_token:
+        options["token"] = settings.nats_token
+    if settings.nats_user:
+        options["user"] = settings.nats_user
+        options["password"] = settings.nats_password
+    return options
+
+
+def stream_config(topic: Topic, prefix: str, replicas: int) -> StreamConfig:
+    retention = topic.retention
+    return StreamConfig(
+        name=topic.stream_name(prefix),
+        description=topic.description,
+        subjects=topic.subjects(prefix),
+        storage=StorageType.FILE,
+        num_replicas=replicas,
+        max_msgs_per_subject=retention.max_msgs_per_subject,
+        max_age=float(retention.max_age_seconds),
+        max_bytes=retention.max_bytes,
+        discard=DiscardPolicy.OLD,
+        allow_direct=True,
+    )
+
+
+async def ensure_streams(
+    js: JetStreamContext, catalog: Catalog, prefix: str, replicas: int
+) -> None:
+    """Create each topic's stream, or bring its limits up to the catalog's.
+
+    Updating changes limits and subjects only; it never purges or deletes.
+    """
+    for topic in catalog.values():
+        config = stream_config(topic, prefix, replicas)
+        try:
+            await js.add_stream(config)
+        except BadRequestError as exc:
+            if exc.err_code != _STREAM_NAME_IN_USE:
+                raise
+            await js.update_stream(config)
+            log.info("stream updated", extra={"topic": topic.name})
+
+
+class Upstream:
+    """Owns the NATS connection. ``on_event`` receives every live message of
+    every topic, in stream order per topic; ``on_drop`` each message that was
+    not forwarded."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        name: str,
+        on_event: LiveHandler,
+        on_drop: DropHandler,
+        on_reconnect: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._settings = settings
+        self._catalog = catalog
+        self._name = name
+        self._on_event = on_event
+        self._on_drop = on_drop
+        self._on_reconnect = on_reconnect
+        self._prefix = settings.subject_prefix
+        self._last_seq: dict[str, int] = {}
+        self._feeds: list[JetStreamContext.PushSubscription] = []
+        self.nc: Client | None = None
+        self.js: JetStreamContext | None = None
+        self.streams_ready = False
+
+    @property
+    def connected(self) -> bool:
+        return self.nc is not None and self.nc.is_connected
+
+    async def connect(self) -> None:
+        """Connect, retrying until NATS answers."""
+        self.nc = await nats.connect(
+            **connect_options(self._settings, self._name),  # type: ignore[arg-type]
+            error_cb=self._on_error,
+            disconnected_cb=self._on_disconnected,
+            reconnected_cb=self._on_reconnected,
+        )
+        self.js = self.nc.jetstream(timeout=_READ_TIMEOUT)
+
+    async def ensure_streams(self) -> None:
+        await ensure_streams(
+            self._jetstream(),
+            self._catalog,
+            self._prefix,
+            self._settings.stream_replicas,
+        )
+        self.streams_ready = True
+
+    async def start_feeds(self) -> None:
+        """One ordered push consumer per topic, from the next message on."""
+        js = self._jetstream()
+        for topic in self._catalog.values():
+            self._last_seq[topic.name] = 0
+            config = ConsumerConfig(
+                deliver_policy=DeliverPolicy.NEW,
+                filter_subjects=topic.subjects(self._prefix),
+                description=f"live feed of {self._name}",
+            )
+            feed = await js.subscribe(
+                topic.subjects(self._prefix)[0],
+                stream=topic.stream_name(self._prefix),
+                config=config,
+                ordered_consumer=True,
+                idle_heartbeat=2.0,
+                cb=self._feed_handler(topic),
+            )
+            self._feeds.append(feed)
+
+    def _feed_handler(self, topic: Topic) -> Callable[[Msg], Awaitable[None]]:
+        prefix_len = len(self._prefix) + 1
+        last_seq = self._last_seq
+        name = topic.name
+        on_event = self._on_event
+        on_drop = self._on_drop
+
+        async def handle(msg: Msg) -> None:
+            try:
+                seq, ts_ns, _ = events.ack_metadata(msg.reply)
+            except (events.NotAStreamMessage, ValueError):
+                return
+            # The ordered consumer restarts after the last sequence it saw, so a
+            # repeat is only possible around a reset; dropping it here keeps every
+            # connection free of duplicates without per-connection checks.
+            if seq <= last_seq[name]:
+                return
+            last_seq[name] = seq
+            prepared = events.prepare(
+                topic, msg.subject[prefix_len:], msg.headers, msg.data, seq, ts_ns
+            )
+            if prepared is None:
+                on_drop(topic, msg.subject[prefix_len:])
+                return
+            on_event(topic, prepared)
+
+        return handle
+
+    async def read(self, topic: Topic) -> StoredRead:
+        """The position live delivery continues from and, for snapshot topics,
+        the latest event of each subject up to it."""
+        try:
+            return await self._read(topic)
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise UpstreamUnavailable(str(exc) or type(exc).__name__) from exc
+
+    async def _read(self, topic: Topic) -> StoredRead:
+        js = self._jetstream()
+        stream = topic.stream_name(self._prefix)
+        info = await js.stream_info(stream)
+        position = info.state.last_seq
+        if not topic.snapshot or not info.state.messages:
+            return StoredRead(position, [])
+
+        # A consumer delivering the last message of each subject, in stream order,
+        # then anything newer. Reading as many as it had pending when created
+        # covers the stream as it was then; the last sequence read is the position.
+        config = ConsumerConfig(
+            deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+            ack_policy=AckPolicy.NONE,
+            filter_subjects=topic.subjects(self._prefix),
+            inactive_threshold=30.0,
+            mem_storage=True,
+            num_replicas=1,
+        )
+        reader = await js.pull_subscribe(
+            topic.subjects(self._prefix)[0], stream=stream, config=config
+        )
+        try:
+            initial = (await reader.consumer_info()).num_pending or 0
+            stored, last_read = await self._drain(topic, reader, initial)
+        finally:
+            await self._discard(reader, stream)
+        return StoredRead(max(position, last_read), latest_per_subject(stored))
+
+    async def _drain(
+        self, topic: Topic, reader: JetStreamContext.PullSubscription, initial: int
+    ) -> tuple[list[StoredEvent], int]:
+        prefix_len = len(self._prefix) + 1
+        stored: list[StoredEvent] = []
+        taken = last_read = 0
+        while taken < initial:
+            batch = await reader.fetch(
+                min(_READ_BATCH, initial - taken), timeout=_READ_TIMEOUT
+            )
+            for msg in batch:
+                taken += 1
+                seq, ts_ns, pending = events.ack_metadata(msg.reply)
+                last_read = seq
+                subject = msg.subject[prefix_len:]
+                prepared = events.prepare(
+                    topic, subject, msg.headers, msg.data, seq, ts_ns, snapshot=True
+                )
+                if prepared is not None:
+                    stored.append(
+                        StoredEvent(seq, subject, prepared.meta, prepared.frame)
+                    )
+                if pending == 0:
+                    return stored, last_read
+        return stored, last_read
+
+    async def _discard(
+        self, reader: JetStreamContext.PullSubscription, stream: str
+    ) -> None:
+        try:
+            name = (await reader.consumer_info()).name
+            await reader.unsubscribe()
+            await self._jetstream().delete_consumer(stream, name)
+        except (nats.errors.Error, TimeoutError):
+            # The consumer's inactivity threshold removes it anyway.
+            pass
+
+    async def publish(
+        self, subject: str, payload: bytes, headers: dict[str, str] | None = None
+    ) -> None:
+        if self.nc is None:
+            raise UpstreamUnavailable("not connected")
+        await self.nc.publish(subject, payload, headers=headers)
+
+    async def close(self) -> None:
+        """Stop the feeds and drain the connection."""
+        nc, self.nc = self.nc, None
+        if nc is None or nc.is_closed:
+            return
+        for feed in self._feeds:
+            with contextlib.suppress(nats.errors.Error):
+                await feed.unsubscribe()
+        self._feeds.clear()
+        try:
+            await asyncio.wait_for(nc.drain(), timeout=5)
+        except (nats.errors.Error, TimeoutError):
+            await nc.close()
+
+    def _jetstream(self) -> JetStreamContext:
+        if self.js is None:
+            raise UpstreamUnavailable("not connected")
+        return self.js
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.warning("nats error", extra={"error": f"{type(exc).__name__}: {exc}"})
+
+    async def _on_disconnected(self) -> None:
+        log.warning("nats disconnected")
+
+    async def _on_reconnected(self) -> None:
+        url = self.nc.connected_url if self.nc else None
+        log.info("nats reconnected", extra={"server": url.netloc if url else ""})
+        self._on_reconnect()
