@@ -10,6 +10,7 @@ fan-out loop never stalls on it and the other clients never notice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from asyncio import BaseTransport, Transport
@@ -42,6 +43,7 @@ from .wsframe import Outbox, text_frame
 log = logging.getLogger(__name__)
 
 _CLOSE_TIMEOUT = 2.0
+_ABORT_AFTER = 30.0
 
 
 class Connection:
@@ -89,7 +91,10 @@ class Connection:
             self._metrics.slow_consumers.inc()
             log.warning(
                 "slow consumer",
-                extra={"conn": self.id, "count": self._outbox.size},
+                extra={
+                    "conn": self.id,
+                    "queued": self._outbox.size + transport.get_write_buffer_size(),
+                },
             )
             self.close_soon(CloseCode.SLOW_CONSUMER, flush=False)
             return
@@ -235,15 +240,19 @@ class Connection:
         self._detach()
 
     async def _send_close(self, code: CloseCode) -> None:
-        # A client that does not take the close frame within a couple of seconds
-        # (a stalled reader behind a full buffer) is cut off.
-        try:
+        # The close frame goes behind whatever the transport still buffers, so a
+        # client that was only slow reads everything and then the code. Closing
+        # the transport keeps flushing that buffer; a client that never reads
+        # again is cut off after a grace period instead of holding it forever.
+        with contextlib.suppress(TimeoutError, ConnectionError):
             await asyncio.wait_for(
-                self._ws.close(code=code, message=code.reason.encode()),
+                self._ws.close(code=code, message=code.reason.encode(), drain=False),
                 _CLOSE_TIMEOUT,
             )
-        except (TimeoutError, ConnectionError):
-            self._transport.abort()
+        transport = self._transport
+        if not transport.is_closing():
+            transport.close()
+        self._loop.call_later(_ABORT_AFTER, transport.abort)
 
     def _detach(self) -> None:
         for subscription in self.subscriptions.values():

@@ -83,8 +83,9 @@ class Hub:
     def deliver(self, topic: Topic, event: Prepared) -> int:
         """Route one live message; returns how many subscriptions received it."""
         started = time.perf_counter()
-        route = self._routes[topic.name]
-        index = route.index
+        index = self._routes[topic.name].index
+        # Counted before sending: a slow consumer leaves the index mid-loop.
+        held = len(index)
         recipients = index.match(event.meta)
         seq, frame = event.seq, event.frame
         for subscription in recipients:
@@ -92,7 +93,7 @@ class Hub:
         messages_in, events_out, filtered, latency, _ = self._counters[topic.name]
         messages_in.inc()
         events_out.inc(len(recipients))
-        filtered.inc(len(index) - len(recipients))
+        filtered.inc(held - len(recipients))
         latency.observe(time.perf_counter() - started)
         return len(recipients)
 

@@ -30,6 +30,8 @@ FIELDS = (
     "duration_s",
     "elapsed_ms",
     "count",
+    "seq",
+    "queued",
     "server",
     "url",
     "key",

@@ -188,10 +188,14 @@ class Upstream:
             prepared = events.prepare(
                 topic, msg.subject[prefix_len:], msg.headers, msg.data, seq, ts_ns
             )
-            if prepared is None:
-                on_drop(topic, msg.subject[prefix_len:])
-                return
-            on_event(topic, prepared)
+            try:
+                if prepared is None:
+                    on_drop(topic, msg.subject[prefix_len:])
+                else:
+                    on_event(topic, prepared)
+            except Exception:
+                # A fault in the edge must not stop the topic's feed.
+                log.exception("fan-out failed", extra={"topic": name, "seq": seq})
 
         return handle
 
