@@ -30,8 +30,10 @@ async def mint_token(
     return await edge.store.create(session)
 
 
-def ws_url(edge: Edge, token: str | None = None) -> str:
-    url = f"http://127.0.0.1:{edge.port}/realtime"
+def ws_url(edge: Edge | int, token: str | None = None) -> str:
+    """The endpoint of an edge (or of whatever serves on that port)."""
+    port = edge if isinstance(edge, int) else edge.port
+    url = f"http://127.0.0.1:{port}/realtime"
     return f"{url}?token={token}" if token else url
 
 
@@ -44,7 +46,7 @@ class WsClient:
         self.frames: list[Frame] = []
 
     @classmethod
-    async def open(cls, edge: Edge, token: str | None, **kw: Any) -> WsClient:
+    async def open(cls, edge: Edge | int, token: str | None, **kw: Any) -> WsClient:
         http = aiohttp.ClientSession()
         try:
             ws = await http.ws_connect(ws_url(edge, token), autoping=True, **kw)
@@ -149,3 +151,12 @@ async def stored(nc: Client, prefix: str, topic: str, count: int) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"{name} holds {info.state.last_seq} of {count}")
         await asyncio.sleep(0.02)
+
+
+async def http_get(edge: Edge, path: str, **kw: Any) -> tuple[int, str]:
+    """Status and body of a plain GET on the edge."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{edge.port}{path}", **kw) as answer,
+    ):
+        return answer.status, await answer.text()

@@ -20,7 +20,7 @@ async def test_stalled_client_is_closed_4509_while_a_fast_one_gets_everything(
         edge.port, f"/realtime?token={await mint_token(edge)}"
     )
     await stalled.send_json({"op": "subscribe", "topics": ["capture.activity"]})
-    opcode, confirmed = await stalled.read_frame()
+    _, confirmed = await stalled.read_frame()
     assert b'"subscribed"' in confirmed
     # From here on the stalled client reads nothing; the fast one reads all along.
     total, blob = 3000, "x" * 4000
