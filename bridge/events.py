@@ -29,11 +29,13 @@ def ack_metadata(reply: str) -> tuple[int, int, int]:
     the form with domain and account hash, which has three more tokens.
     """
     tokens = reply.split(".")
-    if len(tokens) == 9 and tokens[0] == "$JS" and tokens[1] == "ACK":
-        return int(tokens[5]), int(tokens[7]), int(tokens[8])
-    if len(tokens) >= 11 and tokens[0] == "$JS" and tokens[1] == "ACK":
-        return int(tokens[7]), int(tokens[9]), int(tokens[10])
-    raise NotAStreamMessage(reply)
+    if len(tokens) < 9 or tokens[0] != "$JS" or tokens[1] != "ACK":
+        raise NotAStreamMessage(reply)
+    first = 5 if len(tokens) == 9 else 7
+    try:
+        return int(tokens[first]), int(tokens[first + 2]), int(tokens[first + 3])
+    except (ValueError, IndexError):
+        raise NotAStreamMessage(reply) from None
 
 
 @dataclass(frozen=True, slots=True)

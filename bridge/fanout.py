@@ -52,6 +52,10 @@ class _Route:
             assert waiting is not None
             try:
                 result = await reader(self.topic)
+            except asyncio.CancelledError:
+                waiting.set_exception(RuntimeError("stream read cancelled"))
+                waiting.exception()
+                raise
             except Exception as exc:
                 waiting.set_exception(exc)
                 # Retrieved here so that a read nobody awaits any more (every
@@ -107,7 +111,9 @@ class Hub:
         self._counters[subscription.topic][4].inc()
         started = time.perf_counter()
         try:
-            read = await route.next_read(self._reader)
+            # Shielded: the read is shared, and one waiter being cancelled (its
+            # connection closing) must not cancel it for all the others.
+            read = await asyncio.shield(route.next_read(self._reader))
         except BaseException:
             self.unsubscribe(subscription)
             raise

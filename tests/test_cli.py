@@ -209,11 +209,13 @@ async def test_demo_publishes_on_all_six_topics(edge, connect, nats_url, prefix)
     topics = sorted(edge.catalog)
     for topic in topics:
         await client.subscribe(topic)
-    demo = subprocess.Popen(
-        [*CLI, "demo", "--rate", "300"],
+    demo = await asyncio.create_subprocess_exec(
+        *CLI,
+        "demo",
+        "--rate",
+        "300",
         env=_env(NATS_URL=nats_url, REALTIME_SUBJECT_PREFIX=prefix),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
     )
     seen: dict[str, dict[str, object]] = {}
     try:
@@ -226,7 +228,7 @@ async def test_demo_publishes_on_all_six_topics(edge, connect, nats_url, prefix)
                 seen["log.event"] = frame
     finally:
         demo.send_signal(signal.SIGINT)
-        demo.wait(10)
+        assert await asyncio.wait_for(demo.wait(), 10) == 0
     assert set(seen) == set(topics)
     assert seen["payload.list"]["meta"].keys() == {"payloadId"}
     assert json.dumps(seen)

@@ -91,8 +91,7 @@ async def test_edge_started_before_nats_becomes_ready_when_it_appears(
     )
     await edge.start()
     try:
-        status, body = await http_get(edge, "/readyz")
-        assert status == 503
+        assert (await http_get(edge, "/readyz"))[0] == 503
         assert (await http_get(edge, "/healthz"))[0] == 200
         nats_server.start()
         await asyncio.wait_for(edge.wait_ready(), 20)

@@ -85,9 +85,7 @@ def test_a_scope_without_values_is_invalid() -> None:
 def test_forced_session_scopes_apply_when_none_are_requested() -> None:
     owner = session(scopes={"payload.list": {"payloadId": "123"}})
     assert verdict("payload.list", owner=owner) == {"payloadId": frozenset({"123"})}
-    assert verdict("payload.list", {}, owner=owner) == {
-        "payloadId": frozenset({"123"})
-    }
+    assert verdict("payload.list", {}, owner=owner) == {"payloadId": frozenset({"123"})}
 
 
 def test_requesting_other_values_than_the_forced_ones_is_forbidden() -> None:

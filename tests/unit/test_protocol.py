@@ -130,8 +130,14 @@ def test_a_frame_without_op_is_refused_with_its_id() -> None:
         ('{"op":"subscribe","topics":["a.b", 5],"id":"c1"}', "$.topics"),
         ('{"op":"subscribe","topics":["a.b"],"scopes":{"k":1},"id":"c1"}', "$.scopes"),
         ('{"op":"subscribe","topics":["a.b"],"scopes":["k"],"id":"c1"}', "$.scopes"),
-        ('{"op":"subscribe","topics":["a.b"],"since":{"a.b":"4"},"id":"c1"}', "$.since"),
-        ('{"op":"subscribe","topics":["a.b"],"since":{"a.b":true},"id":"c1"}', "$.since"),
+        (
+            '{"op":"subscribe","topics":["a.b"],"since":{"a.b":"4"},"id":"c1"}',
+            "$.since",
+        ),
+        (
+            '{"op":"subscribe","topics":["a.b"],"since":{"a.b":true},"id":"c1"}',
+            "$.since",
+        ),
         ('{"op":"unsubscribe","topics":{"a.b":1},"id":"c1"}', "$.topics"),
         ('{"op":5,"id":"c1"}', "$.op"),
     ],
@@ -382,6 +388,8 @@ def test_decode_object_refuses_what_is_not_json(payload: bytes) -> None:
     assert decode_object(payload) is None
 
 
-@pytest.mark.parametrize("payload", [b'{"a": "\xff"}', b'{"\xc3": 1}', b'{"a": "\xed\xa0\x80"}'])
+@pytest.mark.parametrize(
+    "payload", [b'{"a": "\xff"}', b'{"\xc3": 1}', b'{"a": "\xed\xa0\x80"}']
+)
 def test_decode_object_refuses_invalid_utf8(payload: bytes) -> None:
     assert decode_object(payload) is None

@@ -116,7 +116,8 @@ def test_text_frame_uses_the_shortest_length_encoding(size: int, header: bytes) 
 def test_the_length_counts_utf8_bytes_not_characters() -> None:
     payload = ('{"name":"' + "é" * 60 + '"}').encode()
     assert len(payload) == 131
-    first, _, _, body, _ = rfc6455_parse(text_frame(payload))
+    *_, body, rest = rfc6455_parse(text_frame(payload))
+    assert rest == b""
     assert body == payload
 
 
