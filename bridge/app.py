@@ -21,9 +21,13 @@ from .closecodes import CloseCode
 from .connection import Connection
 from .events import Prepared
 from .fanout import Hub
+from .http import bearer, json_error
 from .instruments import EdgeMetrics
 from .logs import AccessLogger
+from .session_api import SessionApi
 from .session_store import SessionStore
+from .session_tracker import SessionTracker
+from .sessions import Session
 from .settings import Settings
 from .upstream import Upstream, UpstreamUnavailable
 
@@ -32,18 +36,6 @@ log = logging.getLogger(__name__)
 _RETRY_START = 0.5
 _RETRY_MAX = 5.0
 _DROP_LOG_INTERVAL = 5.0
-
-
-def json_error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": code, "message": message}, status=status)
-
-
-def bearer(request: web.Request) -> str | None:
-    header = request.headers.get(hdrs.AUTHORIZATION, "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return None
 
 
 class Edge:
@@ -75,6 +67,15 @@ class Edge:
         self.hub = Hub(self.catalog, self.upstream.read, self.metrics)
         self.audit = AuditLog(self.upstream.publish, settings.subject_prefix, self.id)
         self.store: SessionStore | None = None
+        self.generated_api_key = (
+            None if settings.api_keys else secrets.token_urlsafe(24)
+        )
+        self.api_keys = settings.api_keys or (self.generated_api_key or "",)
+        # Sessions in use are written back a few times per idle period, so that
+        # every edge sees them alive, and checked every second for expiry.
+        self.tracker = SessionTracker(touch_every=min(30.0, settings.session_idle / 4))
+        self._sweep_every = min(1.0, settings.session_idle / 4)
+        self._sweeping: asyncio.Task[None] | None = None
         self.connections: set[Connection] = set()
         self.port: int | None = None
         self._feeds_started = False
@@ -96,6 +97,9 @@ class Edge:
         app.router.add_get("/metrics", self._metrics)
         if self.settings.enabled:
             app.router.add_get("/realtime", self._realtime)
+        SessionApi(
+            self.settings, self.catalog, self.api_keys, lambda: self.store, self.audit
+        ).add_routes(app)
         app.on_shutdown.append(self._close_clients)
         return app
 
@@ -138,12 +142,15 @@ class Edge:
             try:
                 await upstream.ensure_streams()
                 assert upstream.js is not None
-                self.store = await SessionStore.open(
-                    upstream.js,
-                    self.settings.subject_prefix,
-                    self.settings.session_ttl,
-                    self.settings.stream_replicas,
-                )
+                if self.store is None:
+                    store = await SessionStore.open(
+                        upstream.js,
+                        self.settings.subject_prefix,
+                        self.settings.session_ttl,
+                        self.settings.stream_replicas,
+                    )
+                    await store.watch(self._session_changed)
+                    self.store = store
                 if self.settings.enabled and not self._feeds_started:
                     await upstream.start_feeds()
                     self._feeds_started = True
@@ -155,21 +162,25 @@ class Edge:
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RETRY_MAX)
+        self._sweeping = asyncio.create_task(self._sweep_sessions())
         self._ready.set()
         log.info("ready", extra={"edge": self.id})
         await self.audit.record("config", settings=self.settings.public())
 
     async def stop(self) -> None:
-        # 1. Stop connecting to NATS if that is still under way.
-        if self._linking is not None and not self._linking.done():
-            self._linking.cancel()
+        # 1. Stop connecting to NATS if that is still under way, and the sweeps.
+        for task in (self._linking, self._sweeping):
+            if task is not None and not task.done():
+                task.cancel()
 
         # 2. Close every client with 1001 and stop listening (on_shutdown).
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
 
-        # 3. Stop the live feeds and drain the NATS connection.
+        # 3. Stop watching sessions and the live feeds; drain the NATS connection.
+        if self.store is not None:
+            await self.store.close()
         await self.upstream.close()
         log.info("stopped", extra={"edge": self.id})
 
@@ -191,6 +202,45 @@ class Edge:
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         return int(sockets[0].getsockname()[1]) if sockets else site._port
+
+    # -- sessions in use --------------------------------------------------------------
+
+    def _session_changed(
+        self, key: str, session: Session | None, revision: int
+    ) -> None:
+        for holder in self.tracker.changed(key, session, revision):
+            self._unauthorized(holder, "session revoked")
+
+    def _unauthorized(self, holder: object, reason: str) -> None:
+        if isinstance(holder, Connection):
+            log.info("session ended", extra={"conn": holder.id, "reason": reason})
+            holder.close_soon(CloseCode.UNAUTHORIZED)
+
+    async def _sweep_sessions(self) -> None:
+        while True:
+            await asyncio.sleep(self._sweep_every)
+            closing, touches = self.tracker.due(time.time())
+            for holder in closing:
+                self._unauthorized(holder, "session expired")
+            store = self.store
+            if store is None:
+                continue
+            for touch in touches:
+                try:
+                    revision = await store.touch(
+                        touch.key, touch.session, touch.revision
+                    )
+                    if revision is not None:
+                        self.tracker.touched(touch.key, touch.session, revision)
+                        continue
+                    stored = await store.get(touch.key)
+                except (nats.errors.Error, TimeoutError):
+                    continue
+                if stored is None:
+                    for holder in self.tracker.forget(touch.key):
+                        self._unauthorized(holder, "session gone")
+                else:
+                    self.tracker.changed(touch.key, stored.session, stored.revision)
 
     # -- live messages --------------------------------------------------------------
 
@@ -269,14 +319,14 @@ class Edge:
             )
             return ws
         try:
-            session = await self.store.lookup(token) if token else None
+            stored = await self.store.find(token) if token else None
         except (nats.errors.Error, TimeoutError):
             await ws.close(
                 code=CloseCode.TRY_AGAIN_LATER,
                 message=CloseCode.TRY_AGAIN_LATER.reason.encode(),
             )
             return ws
-        if session is None:
+        if stored is None:
             self.metrics.auth_failures.inc()
             reason = "missing token" if not token else "invalid or expired token"
             log.warning(
@@ -290,6 +340,7 @@ class Edge:
             return ws
 
         # 3. Serve the connection until either side closes.
+        session = stored.session
         assert request.transport is not None
         conn = Connection(
             conn_id=secrets.token_hex(6),
@@ -302,6 +353,7 @@ class Edge:
             metrics=self.metrics,
         )
         self.connections.add(conn)
+        self.tracker.attach(stored.key, session, stored.revision, conn)
         self.metrics.connections.inc()
         log.info(
             "connect",
@@ -314,6 +366,7 @@ class Edge:
             await conn.run()
         finally:
             self.connections.discard(conn)
+            self.tracker.detach(stored.key, conn)
             self.metrics.connections.dec()
             duration = round(time.monotonic() - conn.opened, 3)
             code = conn.close_code

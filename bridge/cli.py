@@ -114,6 +114,12 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
         edge = Edge(settings)
         await edge.start()
         print(f"realtime edge on {settings.host}:{edge.port}", flush=True)
+        if edge.generated_api_key:
+            print(
+                "API key for POST /session (generated, shown once): "
+                f"{edge.generated_api_key}",
+                flush=True,
+            )
 
         # 3. Serve until SIGTERM or SIGINT, then close clients with 1001 and drain.
         await stop.wait()
@@ -232,6 +238,6 @@ async def _token(settings: Settings, args: argparse.Namespace) -> int:
             idle_timeout=settings.session_idle,
             now=time.time(),
         )
-        token = await store.create(session)
+        token, _ = await store.create(session)
     print(token)
     return 0

@@ -61,6 +61,7 @@ class Connection:
         self.id = conn_id
         self.session = session
         self.opened = time.monotonic()
+        self.last_activity = time.time()
         self.subscriptions: dict[str, TopicSubscription] = {}
         self.closing = False
         self._ws = ws
@@ -121,6 +122,7 @@ class Connection:
             except TimeoutError:
                 await self.close(CloseCode.IDLE_TIMEOUT)
                 break
+            self.last_activity = time.time()
             if msg.type is WSMsgType.TEXT:
                 await self._handle(msg.data)
             elif msg.type is WSMsgType.BINARY:

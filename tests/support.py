@@ -27,7 +27,8 @@ async def mint_token(
 ) -> str:
     assert edge.store is not None
     session = sessions.mint(subject, topics, scopes, ttl, idle, time.time())
-    return await edge.store.create(session)
+    token, _ = await edge.store.create(session)
+    return token
 
 
 def ws_url(edge: Edge | int, token: str | None = None) -> str:
