@@ -76,7 +76,8 @@ class Connection:
         now = time.monotonic()
         self._ops = OpLimiter(OP_RATE, OP_BURST, OP_STRIKES, now)
         self._bad_frames = TokenBucket(BAD_FRAME_RATE, BAD_FRAME_BURST, now)
-        self._closed = asyncio.Event()
+        self._wake: asyncio.Future[None] = self._loop.create_future()
+        self._finished = asyncio.Event()
         self.close_code: int | None = None
 
     # -- sending --------------------------------------------------------------------
@@ -114,32 +115,55 @@ class Connection:
     # -- reading --------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Serve the client until either side closes."""
+        """Serve the client until either side closes.
+
+        Only this loop reads from and closes the socket. Anything else that
+        wants the connection gone (the fan-out, a revoked session, shutdown)
+        calls :meth:`close_soon`, which wakes it: aiohttp answers a close made
+        while another task waits in ``receive`` by dropping the socket without
+        the closing handshake.
+        """
         ws = self._ws
-        while not self.closing:
-            try:
-                msg = await ws.receive(timeout=self._settings.idle_timeout)
-            except TimeoutError:
-                await self.close(CloseCode.IDLE_TIMEOUT)
-                break
-            self.last_activity = time.time()
-            if msg.type is WSMsgType.TEXT:
-                await self._handle(msg.data)
-            elif msg.type is WSMsgType.BINARY:
-                log.warning("binary frame", extra={"conn": self.id})
-                await self.close(CloseCode.PROTOCOL_VIOLATION)
-            else:
-                # CLOSE, CLOSING, CLOSED or ERROR (aiohttp has already answered an
-                # oversized frame with 1009).
-                break
-        self._detach()
-        self.close_code = self.close_code or ws.close_code
+        try:
+            while not self.closing:
+                receiving = asyncio.ensure_future(
+                    ws.receive(timeout=self._settings.idle_timeout)
+                )
+                await asyncio.wait(
+                    (receiving, self._wake), return_when=asyncio.FIRST_COMPLETED
+                )
+                if not receiving.done():
+                    receiving.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await receiving
+                    break
+                try:
+                    msg = receiving.result()
+                except TimeoutError:
+                    self.close_soon(CloseCode.IDLE_TIMEOUT)
+                    break
+                self.last_activity = time.time()
+                if msg.type is WSMsgType.TEXT:
+                    await self._handle(msg.data)
+                elif msg.type is WSMsgType.BINARY:
+                    log.warning("binary frame", extra={"conn": self.id})
+                    self.close_soon(CloseCode.PROTOCOL_VIOLATION)
+                else:
+                    # CLOSE, CLOSING, CLOSED or ERROR (aiohttp has already
+                    # answered an oversized frame with 1009).
+                    break
+            if self.closing and self.close_code is not None:
+                await self._send_close(CloseCode(self.close_code))
+        finally:
+            self._detach()
+            self.close_code = self.close_code or ws.close_code
+            self._finished.set()
 
     async def _handle(self, data: str) -> None:
         verdict = self._ops.admit(time.monotonic())
         if verdict is Verdict.CLOSE:
             log.warning("op rate exceeded", extra={"conn": self.id})
-            await self.close(CloseCode.RATE_LIMITED)
+            self.close_soon(CloseCode.RATE_LIMITED)
             return
         try:
             op = protocol.parse_op(data)
@@ -162,7 +186,7 @@ class Connection:
     async def _bad_frame(self, message: str, frame_id: str | None) -> None:
         if not self._bad_frames.take(time.monotonic()):
             log.warning("malformed frame flood", extra={"conn": self.id})
-            await self.close(CloseCode.PROTOCOL_VIOLATION)
+            self.close_soon(CloseCode.PROTOCOL_VIOLATION)
             return
         self.reply(protocol.error(ErrorCode.BAD_REQUEST, message, frame_id=frame_id))
 
@@ -220,26 +244,24 @@ class Connection:
     # -- closing --------------------------------------------------------------------
 
     def close_soon(self, code: CloseCode, flush: bool = True) -> None:
-        """Close from synchronous code (the fan-out): stop sending at once."""
+        """Stop sending at once and have the connection closed with ``code``;
+        callable from anywhere, the fan-out included. ``flush=False`` drops what
+        the outbox holds (a slow consumer gets no more of it)."""
         if self.closing:
             return
         if not flush:
             self._outbox.take()
-        self._begin_close(code)
-        self._loop.create_task(self._send_close(code))
-
-    async def close(self, code: CloseCode) -> None:
-        """Send what is queued, then the close frame."""
-        if self.closing:
-            return
-        self._begin_close(code)
-        await self._send_close(code)
-
-    def _begin_close(self, code: CloseCode) -> None:
         self._flush()
         self.closing = True
         self.close_code = code
         self._detach()
+        if not self._wake.done():
+            self._wake.set_result(None)
+
+    async def close(self, code: CloseCode) -> None:
+        """Close with ``code`` and wait until the connection is done."""
+        self.close_soon(code)
+        await self._finished.wait()
 
     async def _send_close(self, code: CloseCode) -> None:
         # The close frame goes behind whatever the transport still buffers, so a

@@ -123,6 +123,7 @@ class Upstream:
         self.nc: Client | None = None
         self.js: JetStreamContext | None = None
         self.streams_ready = False
+        self._last_error: str | None = None
 
     @property
     def connected(self) -> bool:
@@ -300,12 +301,18 @@ class Upstream:
         return self.js
 
     async def _on_error(self, exc: Exception) -> None:
-        log.warning("nats error", extra={"error": f"{type(exc).__name__}: {exc}"})
+        # While NATS is down every reconnect attempt fails the same way: say it
+        # once, then only at debug level until something else happens.
+        text = f"{type(exc).__name__}: {exc}"
+        level = logging.DEBUG if text == self._last_error else logging.WARNING
+        self._last_error = text
+        log.log(level, "nats error", extra={"error": text})
 
     async def _on_disconnected(self) -> None:
         log.warning("nats disconnected")
 
     async def _on_reconnected(self) -> None:
+        self._last_error = None
         url = self.nc.connected_url if self.nc else None
         log.info("nats reconnected", extra={"server": url.netloc if url else ""})
         self._on_reconnect()
