@@ -207,7 +207,8 @@ class Connection:
             replaced = self.subscriptions.pop(topic, None)
             if replaced is not None:
                 self._hub.unsubscribe(replaced)
-            subscription = TopicSubscription(topic, verdict, self.send, op.id)
+            since = op.since.get(topic) if op.since else None
+            subscription = TopicSubscription(topic, verdict, self.send, op.id, since)
             self.subscriptions[topic] = subscription
             starting.append(subscription)
         await asyncio.gather(*(self._start(s) for s in starting))

@@ -45,8 +45,40 @@ class StoredRead:
     position: int
     """The stream sequence the read covers: live delivery continues after it."""
     events: list[StoredEvent]
-    """Snapshot events (latest per subject) in increasing sequence; empty for
-    topics without a snapshot."""
+    """Events to send before live ones, in increasing sequence: the snapshot
+    (latest per subject), or what a resume replays."""
+    recovered: bool = False
+    """True when a ``since`` was honoured."""
+
+
+class Resume(enum.Enum):
+    REPLAY = "replay"
+    """The stream holds everything after ``since``: replay it."""
+    FRESH = "fresh"
+    """It does not (or too much to replay): start over with the snapshot."""
+
+
+# More than this many messages to replay and the client is better served by the
+# snapshot: a replay that size would overflow its send queue and be cut (4509),
+# and the retry would do the same.
+REPLAY_LIMIT = 10_000
+
+
+def plan_resume(since: int, first_seq: int, last_seq: int) -> Resume:
+    """Whether a subscribe with ``since`` can be honoured by the stream as it is.
+
+    The stream no longer holds what follows ``since`` when its first retained
+    message comes later than ``since + 1`` (an empty stream has ``first_seq ==
+    last_seq + 1``, so a client that saw everything still resumes), or when the
+    client claims a sequence the stream never reached.
+    """
+    if since > last_seq:
+        return Resume.FRESH
+    if since < last_seq and first_seq > since + 1:
+        return Resume.FRESH
+    if last_seq - since > REPLAY_LIMIT:
+        return Resume.FRESH
+    return Resume.REPLAY
 
 
 class TopicSubscription:
@@ -56,7 +88,16 @@ class TopicSubscription:
     waits on the socket.
     """
 
-    __slots__ = ("_pending", "frame_id", "phase", "position", "scopes", "send", "topic")
+    __slots__ = (
+        "_pending",
+        "frame_id",
+        "phase",
+        "position",
+        "scopes",
+        "send",
+        "since",
+        "topic",
+    )
 
     def __init__(
         self,
@@ -64,11 +105,14 @@ class TopicSubscription:
         scopes: Scopes,
         send: Callable[[bytes], None],
         frame_id: str | None = None,
+        since: int | None = None,
     ) -> None:
         self.topic = topic
         self.scopes = scopes
         self.send = send
         self.frame_id = frame_id
+        self.since = since
+        """The last sequence the client saw, when it resumes."""
         self.phase = Phase.PENDING
         self.position = 0
         self._pending: list[tuple[int, bytes]] = []

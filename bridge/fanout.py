@@ -21,7 +21,8 @@ from .instruments import EdgeMetrics
 from .scopes import ScopeIndex, as_lists
 from .wsframe import text_frame
 
-Reader = Callable[[Topic], Awaitable[StoredRead]]
+Reader = Callable[[Topic, int | None], Awaitable[StoredRead]]
+"""Reads a topic's stream for a new subscription: ``(topic, since)``."""
 
 
 class _Route:
@@ -51,7 +52,7 @@ class _Route:
             waiting, self._next = self._next, None
             assert waiting is not None
             try:
-                result = await reader(self.topic)
+                result = await reader(self.topic, None)
             except asyncio.CancelledError:
                 waiting.set_exception(RuntimeError("stream read cancelled"))
                 waiting.exception()
@@ -111,9 +112,13 @@ class Hub:
         self._counters[subscription.topic][4].inc()
         started = time.perf_counter()
         try:
-            # Shielded: the read is shared, and one waiter being cancelled (its
-            # connection closing) must not cancel it for all the others.
-            read = await asyncio.shield(route.next_read(self._reader))
+            if subscription.since is not None:
+                # A resume reads from its own sequence on: nothing to share.
+                read = await self._reader(route.topic, subscription.since)
+            else:
+                # Shielded: the read is shared, and one waiter being cancelled
+                # (its connection closing) must not cancel it for the others.
+                read = await asyncio.shield(route.next_read(self._reader))
         except BaseException:
             self.unsubscribe(subscription)
             raise
@@ -122,8 +127,9 @@ class Hub:
         )
         if subscription in route.index:
             frames = select(read.events, subscription.scopes)
+            snapshot = 0 if read.recovered else len(frames)
             subscription.go_live(
-                confirmation(subscription, len(frames), read.position),
+                confirmation(subscription, snapshot, read),
                 read.position,
                 frames,
             )
@@ -137,15 +143,17 @@ class Hub:
         subscription.close()
 
 
-def confirmation(subscription: TopicSubscription, snapshot: int, seq: int) -> bytes:
+def confirmation(
+    subscription: TopicSubscription, snapshot: int, read: StoredRead
+) -> bytes:
     return text_frame(
         protocol.encode(
             protocol.Subscribed(
                 topic=subscription.topic,
                 scopes=as_lists(subscription.scopes),
                 snapshot=snapshot,
-                seq=seq,
-                recovered=False,
+                seq=read.position,
+                recovered=read.recovered,
                 id=subscription.frame_id,
             )
         )

@@ -24,7 +24,13 @@ from nats.js.errors import BadRequestError
 
 from . import events
 from .catalog import Catalog, Topic
-from .delivery import StoredEvent, StoredRead, latest_per_subject
+from .delivery import (
+    Resume,
+    StoredEvent,
+    StoredRead,
+    latest_per_subject,
+    plan_resume,
+)
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -119,7 +125,8 @@ class Upstream:
         self._on_reconnect = on_reconnect
         self._prefix = settings.subject_prefix
         self._last_seq: dict[str, int] = {}
-        self._feeds: list[JetStreamContext.PushSubscription] = []
+        self._feeds: dict[str, JetStreamContext.PushSubscription] = {}
+        self._renewing: asyncio.Task[None] | None = None
         self.nc: Client | None = None
         self.js: JetStreamContext | None = None
         self.streams_ready = False
@@ -150,23 +157,58 @@ class Upstream:
 
     async def start_feeds(self) -> None:
         """One ordered push consumer per topic, from the next message on."""
-        js = self._jetstream()
         for topic in self._catalog.values():
             self._last_seq[topic.name] = 0
-            config = ConsumerConfig(
-                deliver_policy=DeliverPolicy.NEW,
-                filter_subjects=topic.subjects(self._prefix),
-                description=f"live feed of {self._name}",
-            )
-            feed = await js.subscribe(
-                topic.subjects(self._prefix)[0],
-                stream=topic.stream_name(self._prefix),
-                config=config,
-                ordered_consumer=True,
-                idle_heartbeat=2.0,
-                cb=self._feed_handler(topic),
-            )
-            self._feeds.append(feed)
+            self._feeds[topic.name] = await self._subscribe_feed(topic, None)
+
+    async def _subscribe_feed(
+        self, topic: Topic, start: int | None
+    ) -> JetStreamContext.PushSubscription:
+        config = ConsumerConfig(
+            deliver_policy=DeliverPolicy.NEW
+            if start is None
+            else DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=start,
+            filter_subjects=topic.subjects(self._prefix),
+            description=f"live feed of {self._name}",
+        )
+        return await self._jetstream().subscribe(
+            topic.subjects(self._prefix)[0],
+            stream=topic.stream_name(self._prefix),
+            config=config,
+            ordered_consumer=True,
+            idle_heartbeat=2.0,
+            cb=self._feed_handler(topic),
+        )
+
+    async def _renew_feeds(self) -> None:
+        """Recreate every feed after the last message it delivered.
+
+        After a reconnect the feeds' consumers may have gone with the server
+        that held them. The ordered consumers would notice missing heartbeats
+        and recreate themselves, but only seconds later; renewing at once cuts
+        the pause to the time the cluster takes to elect a stream leader.
+        """
+        # Each stream elects its own leader: renew the feeds side by side, so
+        # that one slow election does not hold up the other topics.
+        await asyncio.gather(*(self._renew(name) for name in list(self._feeds)))
+        log.info("feeds renewed", extra={"count": len(self._feeds)})
+
+    async def _renew(self, name: str) -> None:
+        with contextlib.suppress(nats.errors.Error):
+            await self._feeds[name].unsubscribe()
+        topic = self._catalog[name]
+        delay = 0.1
+        while True:
+            try:
+                self._feeds[name] = await self._subscribe_feed(
+                    topic, self._last_seq[name] + 1
+                )
+                return
+            except (nats.errors.Error, TimeoutError) as exc:
+                log.debug("feed not renewed yet", extra={"topic": name, "error": exc})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.5)
 
     def _feed_handler(self, topic: Topic) -> Callable[[Msg], Awaitable[None]]:
         prefix_len = len(self._prefix) + 1
@@ -200,45 +242,82 @@ class Upstream:
 
         return handle
 
-    async def read(self, topic: Topic) -> StoredRead:
-        """The position live delivery continues from and, for snapshot topics,
-        the latest event of each subject up to it."""
+    async def read(self, topic: Topic, since: int | None = None) -> StoredRead:
+        """What a new subscription needs before it goes live: the position live
+        delivery continues from and the events to send first, which are the
+        messages after ``since`` when the stream can honour it, else the latest
+        event of each subject (for snapshot topics)."""
         try:
-            return await self._read(topic)
+            return await self._read(topic, since)
         except (nats.errors.Error, TimeoutError) as exc:
             raise UpstreamUnavailable(str(exc) or type(exc).__name__) from exc
 
-    async def _read(self, topic: Topic) -> StoredRead:
+    async def _read(self, topic: Topic, since: int | None) -> StoredRead:
         js = self._jetstream()
         stream = topic.stream_name(self._prefix)
-        info = await js.stream_info(stream)
-        position = info.state.last_seq
-        if not topic.snapshot or not info.state.messages:
-            return StoredRead(position, [])
+        state = (await js.stream_info(stream)).state
+        position = state.last_seq
 
-        # A consumer delivering the last message of each subject, in stream order,
-        # then anything newer. Reading as many as it had pending when created
-        # covers the stream as it was then; the last sequence read is the position.
+        if since is not None:
+            plan = plan_resume(since, state.first_seq, state.last_seq)
+            if plan is Resume.REPLAY:
+                if since == position:
+                    return StoredRead(position, [], recovered=True)
+                # Replayed events are what the client missed, not state seeding:
+                # they go out as ordinary events, and ``subscribed.snapshot`` is 0.
+                stored, last_read = await self._consume(
+                    topic, stream, DeliverPolicy.BY_START_SEQUENCE, since + 1, False
+                )
+                replay = latest_per_subject(stored) if topic.snapshot else stored
+                return StoredRead(max(position, last_read), replay, recovered=True)
+
+        if not topic.snapshot or not state.messages:
+            return StoredRead(position, [])
+        stored, last_read = await self._consume(
+            topic, stream, DeliverPolicy.LAST_PER_SUBJECT
+        )
+        return StoredRead(max(position, last_read), latest_per_subject(stored))
+
+    async def _consume(
+        self,
+        topic: Topic,
+        stream: str,
+        policy: DeliverPolicy,
+        start: int | None = None,
+        snapshot: bool = True,
+    ) -> tuple[list[StoredEvent], int]:
+        """Read a temporary consumer up to what it had pending when created.
+
+        With LAST_PER_SUBJECT it delivers the last message of each subject in
+        stream order, then anything newer; with a start sequence, everything
+        from there. Either way, reading as many as it had pending at creation
+        covers the stream as it was then, and the last sequence read is the
+        position the read covers.
+        """
         config = ConsumerConfig(
-            deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+            deliver_policy=policy,
+            opt_start_seq=start,
             ack_policy=AckPolicy.NONE,
             filter_subjects=topic.subjects(self._prefix),
             inactive_threshold=30.0,
             mem_storage=True,
             num_replicas=1,
         )
-        reader = await js.pull_subscribe(
+        reader = await self._jetstream().pull_subscribe(
             topic.subjects(self._prefix)[0], stream=stream, config=config
         )
         try:
             initial = (await reader.consumer_info()).num_pending or 0
-            stored, last_read = await self._drain(topic, reader, initial)
+            return await self._drain(topic, reader, initial, snapshot)
         finally:
             await self._discard(reader, stream)
-        return StoredRead(max(position, last_read), latest_per_subject(stored))
 
     async def _drain(
-        self, topic: Topic, reader: JetStreamContext.PullSubscription, initial: int
+        self,
+        topic: Topic,
+        reader: JetStreamContext.PullSubscription,
+        initial: int,
+        snapshot: bool,
     ) -> tuple[list[StoredEvent], int]:
         prefix_len = len(self._prefix) + 1
         stored: list[StoredEvent] = []
@@ -253,7 +332,7 @@ class Upstream:
                 last_read = seq
                 subject = msg.subject[prefix_len:]
                 prepared = events.prepare(
-                    topic, subject, msg.headers, msg.data, seq, ts_ns, snapshot=True
+                    topic, subject, msg.headers, msg.data, seq, ts_ns, snapshot
                 )
                 if prepared is not None:
                     stored.append(
@@ -286,7 +365,9 @@ class Upstream:
         nc, self.nc = self.nc, None
         if nc is None or nc.is_closed:
             return
-        for feed in self._feeds:
+        if self._renewing is not None:
+            self._renewing.cancel()
+        for feed in self._feeds.values():
             with contextlib.suppress(nats.errors.Error):
                 await feed.unsubscribe()
         self._feeds.clear()
@@ -313,6 +394,10 @@ class Upstream:
 
     async def _on_reconnected(self) -> None:
         self._last_error = None
+        if self._feeds:
+            if self._renewing is not None:
+                self._renewing.cancel()
+            self._renewing = asyncio.create_task(self._renew_feeds())
         url = self.nc.connected_url if self.nc else None
         log.info("nats reconnected", extra={"server": url.netloc if url else ""})
         self._on_reconnect()

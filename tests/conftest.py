@@ -22,7 +22,7 @@ from nats.aio.client import Client
 
 from bridge.app import Edge
 from bridge.logs import FieldFormatter
-from bridge.natsserver import NatsServer
+from bridge.natsserver import NatsServer, cluster
 from bridge.settings import Settings
 
 from .support import WsClient, mint_token
@@ -78,6 +78,21 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def nats_cluster(tmp_path: Path) -> Iterator[list[NatsServer]]:
+    """Three JetStream servers routed to each other, on free loopback ports."""
+    servers = cluster(tmp_path / "cluster")
+    for server in servers:
+        server.start()
+    try:
+        for server in servers:
+            server.wait_ready(timeout=30)
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
 
 
 @pytest.fixture

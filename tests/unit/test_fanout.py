@@ -36,9 +36,10 @@ class FakeReader:
         self.gate = asyncio.Event()
         self.gate.set()
 
-    async def __call__(self, topic: catalog.Topic) -> StoredRead:
+    async def __call__(self, topic: catalog.Topic, since: int | None) -> StoredRead:
         assert topic is TOPIC
         self.calls += 1
+        self.since = since
         await self.gate.wait()
         if self.error is not None:
             raise self.error
