@@ -28,6 +28,10 @@ token SUBJECT="operator":
 publish SUBJECT JSON *SCOPES:
     {{bin}}/realtime-bridge publish {{SUBJECT}} '{{JSON}}' {{SCOPES}}
 
+# A three-node JetStream cluster on free loopback ports; prints the NATS_URL to use.
+cluster SIZE="3":
+    {{bin}}/python -m bridge.natsserver --size {{SIZE}}
+
 # The whole suite (unit, integration against real nats-server, linters).
 test *ARGS:
     {{bin}}/pytest {{ARGS}}

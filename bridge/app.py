@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -10,8 +11,10 @@ import socket
 import ssl
 import time
 
+import msgspec
 import nats.errors
 from aiohttp import hdrs, web
+from nats.aio.msg import Msg
 
 from . import catalog as catalog_module
 from . import metrics, policy
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 _RETRY_START = 0.5
 _RETRY_MAX = 5.0
 _DROP_LOG_INTERVAL = 5.0
+_SCRAPE_TIMEOUT = 0.5
 
 
 class Edge:
@@ -46,8 +50,15 @@ class Edge:
     until the streams and the session bucket are ready.
     """
 
-    def __init__(self, settings: Settings, catalog: Catalog | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog | None = None,
+        group: str | None = None,
+    ) -> None:
         self.settings = settings
+        self.group = group
+        """Shared by the workers of one ``serve``: they answer /metrics together."""
         self.catalog = catalog or catalog_module.load()
         self.id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
         self.metrics = EdgeMetrics()
@@ -79,6 +90,7 @@ class Edge:
         self.connections: set[Connection] = set()
         self.port: int | None = None
         self._feeds_started = False
+        self._answering = False
         self._runner: web.AppRunner | None = None
         self._linking: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -151,6 +163,9 @@ class Edge:
                     )
                     await store.watch(self._session_changed)
                     self.store = store
+                if self.group is not None and not self._answering:
+                    await self._answer_metrics()
+                    self._answering = True
                 if self.settings.enabled and not self._feeds_started:
                     await upstream.start_feeds()
                     self._feeds_started = True
@@ -284,10 +299,50 @@ class Edge:
         )
 
     async def _metrics(self, request: web.Request) -> web.Response:
+        if self.group is None or self.settings.workers == 1:
+            body = self.metrics.registry.render()
+        else:
+            body = metrics.render_many(await self._worker_snapshots())
         return web.Response(
-            body=self.metrics.registry.render(),
-            headers={hdrs.CONTENT_TYPE: metrics.CONTENT_TYPE},
+            body=body, headers={hdrs.CONTENT_TYPE: metrics.CONTENT_TYPE}
         )
+
+    def _metrics_subject(self) -> str:
+        return f"_REALTIME.metrics.{self.group}"
+
+    async def _answer_metrics(self) -> None:
+        """Workers of one ``serve`` answer each other's scrapes over NATS, so
+        that whichever worker the scrape reaches reports them all."""
+        nc = self.upstream.nc
+        assert nc is not None
+
+        async def answer(msg: Msg) -> None:
+            if msg.reply:
+                snapshot = msgspec.json.encode(self.metrics.registry.snapshot())
+                await nc.publish(msg.reply, snapshot)
+
+        await nc.subscribe(self._metrics_subject(), cb=answer)
+
+    async def _worker_snapshots(self) -> list[metrics.Snapshot]:
+        nc = self.upstream.nc
+        own = self.metrics.registry.snapshot()
+        if nc is None or not nc.is_connected:
+            return [own]
+        inbox = nc.new_inbox()
+        replies = await nc.subscribe(inbox, max_msgs=self.settings.workers)
+        snapshots: list[metrics.Snapshot] = []
+        try:
+            await nc.publish(self._metrics_subject(), b"", reply=inbox)
+            with contextlib.suppress(TimeoutError, nats.errors.TimeoutError):
+                async with asyncio.timeout(_SCRAPE_TIMEOUT):
+                    while len(snapshots) < self.settings.workers:
+                        msg = await replies.next_msg(timeout=_SCRAPE_TIMEOUT)
+                        snapshots.append(msgspec.json.decode(msg.data))
+        finally:
+            with contextlib.suppress(nats.errors.Error):
+                await replies.unsubscribe()
+        # A worker that did not answer in time is left out, not the whole scrape.
+        return snapshots or [own]
 
     async def _realtime(self, request: web.Request) -> web.StreamResponse:
         # 1. Before the upgrade: a plain GET, or a refused Origin, gets HTTP.

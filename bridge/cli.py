@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
+import secrets
 import signal
 import sys
 import time
@@ -22,6 +24,7 @@ from .app import Edge
 from .session_store import SessionStore
 from .settings import Settings, SettingsError, add_flags, overrides_from
 from .upstream import connect_options
+from .workers import Supervisor
 
 log = logging.getLogger("bridge.cli")
 
@@ -95,10 +98,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    if settings.workers > 1:
-        raise CommandError(
-            "REALTIME_WORKERS above 1 is not supported by this version; use 1"
-        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -108,23 +107,31 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
     embedded = None
     if settings.embedded_nats:
         embedded = await _start_embedded(settings)
+        settings = dataclasses.replace(settings, nats_url=(embedded.url,))
         print(f"NATS for producers: {embedded.url}", flush=True)
+
+    # 2. Without REALTIME_API_KEYS, one generated key, shown once, for every worker.
+    if settings.api_keys is None:
+        key = secrets.token_urlsafe(24)
+        settings = dataclasses.replace(settings, api_keys=(key,))
+        print(f"API key for POST /session (generated, shown once): {key}", flush=True)
     try:
-        # 2. Open the port and link to NATS.
-        edge = Edge(settings)
-        await edge.start()
-        print(f"realtime edge on {settings.host}:{edge.port}", flush=True)
-        if edge.generated_api_key:
+        # 3. Serve until SIGTERM or SIGINT: in this process, or in workers.
+        if settings.workers > 1:
             print(
-                "API key for POST /session (generated, shown once): "
-                f"{edge.generated_api_key}",
+                f"realtime edge on {settings.host}:{settings.port} "
+                f"({settings.workers} workers)",
                 flush=True,
             )
-
-        # 3. Serve until SIGTERM or SIGINT, then close clients with 1001 and drain.
-        await stop.wait()
-        log.info("shutting down", extra={"edge": edge.id})
-        await edge.stop()
+            await Supervisor(settings, group=secrets.token_hex(4)).run(stop)
+        else:
+            edge = Edge(settings)
+            await edge.start()
+            print(f"realtime edge on {settings.host}:{edge.port}", flush=True)
+            await stop.wait()
+            log.info("shutting down", extra={"edge": edge.id})
+            # Clients are closed with 1001 and the connection to NATS drained.
+            await edge.stop()
     finally:
         # 4. Stop the embedded server last, once nothing uses it.
         if embedded is not None:

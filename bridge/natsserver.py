@@ -171,3 +171,39 @@ def cluster(root: Path, size: int = 3, name: str = "realtime") -> list[NatsServe
         )
         for i in range(size)
     ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m bridge.natsserver``: a local cluster for trying failover by
+    hand (``just cluster``); Ctrl-C stops it."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(prog="python -m bridge.natsserver")
+    parser.add_argument("--size", type=int, default=3, help="servers in the cluster")
+    parser.add_argument(
+        "--dir", type=Path, default=Path(".realtime/cluster"), help="data folder"
+    )
+    args = parser.parse_args(argv)
+    servers = cluster(args.dir.resolve(), size=args.size)
+    try:
+        for server in servers:
+            server.start()
+        for server in servers:
+            server.wait_ready(timeout=30)
+        urls = ",".join(server.url for server in servers)
+        print(f"NATS_URL={urls} REALTIME_STREAM_REPLICAS={min(3, args.size)}")
+        for server in servers:
+            print(f"{server.name}: pid {server.process.pid if server.process else '-'}")
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    except NatsServerError as exc:
+        print(f"cluster did not start: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for server in servers:
+            server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

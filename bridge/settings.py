@@ -191,6 +191,11 @@ class Settings:
             raise SettingsError("REALTIME_TLS_CERT and REALTIME_TLS_KEY go together")
         if (self.nats_user is None) != (self.nats_password is None):
             raise SettingsError("NATS_USER and NATS_PASSWORD go together")
+        if self.workers > 1 and self.port == 0:
+            raise SettingsError(
+                "REALTIME_PORT=0 cannot be shared: REALTIME_WORKERS above 1 needs "
+                "a fixed port"
+            )
 
     @property
     def embedded_nats(self) -> bool:

@@ -45,6 +45,8 @@ class WsClient:
         self.http = http
         self.ws = ws
         self.frames: list[Frame] = []
+        self.arrivals: list[float] = []
+        """``time.monotonic()`` at each frame received."""
 
     @classmethod
     async def open(cls, edge: Edge | int, token: str | None, **kw: Any) -> WsClient:
@@ -65,6 +67,7 @@ class WsClient:
             raise ConnectionClosed(msg.type, self.ws.close_code)
         frame: Frame = json.loads(msg.data)
         self.frames.append(frame)
+        self.arrivals.append(time.monotonic())
         return frame
 
     async def expect(self, op: str, timeout: float = 5.0, **fields: Any) -> Frame:
