@@ -10,14 +10,16 @@ import secrets
 import socket
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 
 import msgspec
 import nats.errors
 from aiohttp import hdrs, web
 from nats.aio.msg import Msg
+from opentelemetry.trace import SpanKind
 
 from . import catalog as catalog_module
-from . import metrics, policy
+from . import metrics, policy, tracing
 from .auditlog import AuditLog
 from .catalog import Catalog, Topic
 from .closecodes import CloseCode
@@ -32,6 +34,7 @@ from .session_store import SessionStore
 from .session_tracker import SessionTracker
 from .sessions import Session
 from .settings import Settings
+from .tracing import parent_of
 from .upstream import Upstream, UpstreamUnavailable
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,7 @@ class Edge:
         self.catalog = catalog or catalog_module.load()
         self.id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
         self.metrics = EdgeMetrics()
+        self.tracing = tracing.setup(os.environ)
         self.metrics.registry.gauge(
             "realtime_edge_ready",
             "1 when NATS, streams and sessions are ready.",
@@ -74,6 +78,7 @@ class Edge:
             on_event=self._on_event,
             on_drop=self._on_drop,
             on_reconnect=self.metrics.nats_reconnects.inc,
+            tracing=self.tracing,
         )
         self.hub = Hub(self.catalog, self.upstream.read, self.metrics)
         self.audit = AuditLog(self.upstream.publish, settings.subject_prefix, self.id)
@@ -103,7 +108,7 @@ class Edge:
         return self._ready.is_set() and self.upstream.connected
 
     def _build_app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self._trace_requests])
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)
@@ -114,6 +119,27 @@ class Edge:
         ).add_routes(app)
         app.on_shutdown.append(self._close_clients)
         return app
+
+    @web.middleware
+    async def _trace_requests(
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        """A server span for each session API request."""
+        if self.tracing.tracer is None or request.path != "/session":
+            return await handler(request)
+        attributes = {"http.request.method": request.method, "url.path": request.path}
+        with self.tracing.span(
+            f"{request.method} /session",
+            SpanKind.SERVER,
+            parent_of(request.headers),
+            attributes,
+        ) as span:
+            response = await handler(request)
+            if span is not None:
+                span.set_attribute("http.response.status_code", response.status)
+            return response
 
     # -- start-up and shutdown ------------------------------------------------------
 
@@ -197,6 +223,7 @@ class Edge:
         if self.store is not None:
             await self.store.close()
         await self.upstream.close()
+        self.tracing.shutdown()
         log.info("stopped", extra={"edge": self.id})
 
     async def _close_clients(self, app: web.Application) -> None:
@@ -259,8 +286,28 @@ class Edge:
 
     # -- live messages --------------------------------------------------------------
 
-    def _on_event(self, topic: Topic, event: Prepared) -> None:
-        self.hub.deliver(topic, event)
+    def _on_event(
+        self, topic: Topic, event: Prepared, headers: dict[str, str] | None
+    ) -> None:
+        if self.tracing.tracer is None:
+            self.hub.deliver(topic, event)
+            return
+        attributes = {
+            "messaging.system": "nats",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": f"{self.settings.subject_prefix}."
+            f"{event.subject}",
+            "messaging.message.body.size": event.size,
+            "realtime.topic": topic.name,
+            "realtime.seq": event.seq,
+        }
+        with self.tracing.span(
+            f"fanout {topic.name}", SpanKind.CONSUMER, parent_of(headers), attributes
+        ) as span:
+            recipients, filtered = self.hub.deliver(topic, event)
+            if span is not None:
+                span.set_attribute("realtime.recipients", recipients)
+                span.set_attribute("realtime.filtered_out", filtered)
 
     def _on_drop(self, topic: Topic, subject: str) -> None:
         self.metrics.dropped.labels(topic=topic.name).inc()
@@ -406,6 +453,7 @@ class Edge:
             catalog=self.catalog,
             settings=self.settings,
             metrics=self.metrics,
+            tracing=self.tracing,
         )
         self.connections.add(conn)
         self.tracker.attach(stored.key, session, stored.revision, conn)

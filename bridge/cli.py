@@ -215,15 +215,20 @@ async def _publish(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from . import tracing
     from .demo import run_demo
 
+    traced = tracing.setup(os.environ, service="realtime-demo")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     async with _nats(settings, "realtime-bridge demo", max_reconnect_attempts=-1) as nc:
         print(f"publishing demo traffic at {args.rate:g}/s; Ctrl-C stops", flush=True)
-        sent = await run_demo(nc, settings.subject_prefix, args.rate, stop)
+        sent = await run_demo(
+            nc, settings.subject_prefix, args.rate, stop, tracer=traced.tracer
+        )
+    traced.shutdown()
     print(f"published {sent} events")
     return 0
 

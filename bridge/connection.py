@@ -37,6 +37,7 @@ from .ratelimit import (
 )
 from .sessions import Session
 from .settings import Settings
+from .tracing import Tracing
 from .upstream import UpstreamUnavailable
 from .wsframe import Outbox, text_frame
 
@@ -57,8 +58,10 @@ class Connection:
         catalog: Catalog,
         settings: Settings,
         metrics: EdgeMetrics,
+        tracing: Tracing | None = None,
     ) -> None:
         self.id = conn_id
+        self._tracing = tracing or Tracing(None)
         self.session = session
         self.opened = time.monotonic()
         self.last_activity = time.time()
@@ -214,8 +217,18 @@ class Connection:
         await asyncio.gather(*(self._start(s) for s in starting))
 
     async def _start(self, subscription: TopicSubscription) -> None:
+        attributes = {
+            "realtime.topic": subscription.topic,
+            "realtime.conn": self.id,
+            "realtime.resume": subscription.since is not None,
+        }
         try:
-            await self._hub.subscribe(subscription)
+            with self._tracing.span(
+                f"subscribe {subscription.topic}", attributes=attributes
+            ) as span:
+                read = await self._hub.subscribe(subscription)
+                if span is not None:
+                    span.set_attribute("realtime.recovered", read.recovered)
         except Exception as exc:
             if self.subscriptions.get(subscription.topic) is subscription:
                 del self.subscriptions[subscription.topic]

@@ -27,6 +27,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
+from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 if TYPE_CHECKING:
     import nats.aio.client
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["DemoEvent", "demo_events", "message_headers", "run_demo", "traceparent"]
 
 log = logging.getLogger(__name__)
+_propagator = TraceContextTextMapPropagator()
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,16 +78,21 @@ async def run_demo(
     rate: float,
     stop: asyncio.Event,
     rng: random.Random | None = None,
+    tracer: Tracer | None = None,
 ) -> int:
     """Publish demo_events at about `rate` messages per second with core NATS
-    publish until `stop` is set; returns how many were published."""
+    publish until `stop` is set; returns how many were published.
+
+    With a ``tracer``, each publish is a PRODUCER span whose context travels in
+    the ``traceparent`` header, so a trace viewer shows the producer and the
+    edge's fan-out as one trace; without one, ``traceparent`` is random."""
     if rate <= 0:
         raise ValueError(f"demo rate must be positive, got {rate}")
 
     events = demo_events(rng if rng is not None else random.Random())
     published = 0
     started = time.monotonic()
-    log.info("demo publishing on %s.* at %.1f msg/s", prefix, rate)
+    log.info("demo publishing", extra={"subject": f"{prefix}.>", "count": rate})
 
     while not stop.is_set():
         # 1. Work out how many messages are due by now. Pacing on a running
@@ -101,11 +109,22 @@ async def run_demo(
         # 2. Publish them. A batch is capped so that `stop` is seen promptly.
         for _ in range(min(due, _MAX_BATCH)):
             event = next(events)
-            await nc.publish(
-                event.subject(prefix),
-                msgspec.json.encode(event.data),
-                headers=message_headers(event),
-            )
+            subject = event.subject(prefix)
+            payload = msgspec.json.encode(event.data)
+            if tracer is None:
+                await nc.publish(subject, payload, headers=message_headers(event))
+            else:
+                with tracer.start_as_current_span(
+                    f"publish {event.topic}",
+                    kind=SpanKind.PRODUCER,
+                    attributes={
+                        "messaging.system": "nats",
+                        "messaging.destination.name": subject,
+                    },
+                ):
+                    headers = dict(event.scopes)
+                    _propagator.inject(headers)
+                    await nc.publish(subject, payload, headers=headers)
             published += 1
 
         # 3. Sleep until the next message is due, waking early on `stop`.
@@ -117,7 +136,7 @@ async def run_demo(
             await asyncio.wait_for(stop.wait(), max(wait, _MIN_SLEEP_S))
 
     await nc.flush()
-    log.info("demo stopped after %d messages", published)
+    log.info("demo stopped", extra={"count": published})
     return published
 
 

@@ -46,6 +46,8 @@ class Prepared:
     """The message's headers named after the topic's scope keys."""
     frame: bytes
     """The complete WebSocket text frame."""
+    size: int
+    """Bytes of the producer's payload."""
 
 
 def prepare(
@@ -77,4 +79,6 @@ def prepare(
             data=msgspec.Raw(payload),
         )
     )
-    return Prepared(seq=seq, subject=subject, meta=meta, frame=text_frame(body))
+    return Prepared(
+        seq=seq, subject=subject, meta=meta, frame=text_frame(body), size=len(payload)
+    )

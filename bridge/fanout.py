@@ -85,8 +85,9 @@ class Hub:
     def subscribers(self, topic: str) -> int:
         return len(self._routes[topic].index)
 
-    def deliver(self, topic: Topic, event: Prepared) -> int:
-        """Route one live message; returns how many subscriptions received it."""
+    def deliver(self, topic: Topic, event: Prepared) -> tuple[int, int]:
+        """Route one live message; returns how many subscriptions received it
+        and how many its scopes filtered out."""
         started = time.perf_counter()
         index = self._routes[topic.name].index
         # Counted before sending: a slow consumer leaves the index mid-loop.
@@ -100,7 +101,7 @@ class Hub:
         events_out.inc(len(recipients))
         filtered.inc(held - len(recipients))
         latency.observe(time.perf_counter() - started)
-        return len(recipients)
+        return len(recipients), held - len(recipients)
 
     async def subscribe(self, subscription: TopicSubscription) -> StoredRead:
         """Register ``subscription``, read its snapshot and let it go live.

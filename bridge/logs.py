@@ -14,6 +14,8 @@ import time
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
+from .tracing import TraceIdFilter
+
 FIELDS = (
     "edge",
     "conn",
@@ -36,6 +38,7 @@ FIELDS = (
     "url",
     "key",
     "error",
+    "trace_id",
 )
 
 
@@ -72,6 +75,7 @@ def _quote(value: object) -> str:
 def configure(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(FieldFormatter())
+    handler.addFilter(TraceIdFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)

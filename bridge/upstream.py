@@ -32,6 +32,7 @@ from .delivery import (
     plan_resume,
 )
 from .settings import Settings
+from .tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,8 @@ class UpstreamUnavailable(Exception):
     """NATS or JetStream cannot answer right now."""
 
 
-LiveHandler = Callable[[Topic, events.Prepared], None]
+LiveHandler = Callable[[Topic, events.Prepared, dict[str, str] | None], None]
+"""``(topic, event, message headers)`` for every live message."""
 DropHandler = Callable[[Topic, str], None]
 
 
@@ -116,6 +118,7 @@ class Upstream:
         on_event: LiveHandler,
         on_drop: DropHandler,
         on_reconnect: Callable[[], None] = lambda: None,
+        tracing: Tracing | None = None,
     ) -> None:
         self._settings = settings
         self._catalog = catalog
@@ -123,6 +126,7 @@ class Upstream:
         self._on_event = on_event
         self._on_drop = on_drop
         self._on_reconnect = on_reconnect
+        self._tracing = tracing or Tracing(None)
         self._prefix = settings.subject_prefix
         self._last_seq: dict[str, int] = {}
         self._feeds: dict[str, JetStreamContext.PushSubscription] = {}
@@ -235,7 +239,7 @@ class Upstream:
                 if prepared is None:
                     on_drop(topic, msg.subject[prefix_len:])
                 else:
-                    on_event(topic, prepared)
+                    on_event(topic, prepared, msg.headers)
             except Exception:
                 # A fault in the edge must not stop the topic's feed.
                 log.exception("fan-out failed", extra={"topic": name, "seq": seq})
@@ -247,10 +251,17 @@ class Upstream:
         delivery continues from and the events to send first, which are the
         messages after ``since`` when the stream can honour it, else the latest
         event of each subject (for snapshot topics)."""
-        try:
-            return await self._read(topic, since)
-        except (nats.errors.Error, TimeoutError) as exc:
-            raise UpstreamUnavailable(str(exc) or type(exc).__name__) from exc
+        name = f"{'replay' if since is not None else 'snapshot read'} {topic.name}"
+        attributes = {"messaging.system": "nats", "realtime.topic": topic.name}
+        with self._tracing.span(name, attributes=attributes) as span:
+            try:
+                read = await self._read(topic, since)
+            except (nats.errors.Error, TimeoutError) as exc:
+                raise UpstreamUnavailable(str(exc) or type(exc).__name__) from exc
+            if span is not None:
+                span.set_attribute("realtime.events", len(read.events))
+                span.set_attribute("realtime.position", read.position)
+            return read
 
     async def _read(self, topic: Topic, since: int | None) -> StoredRead:
         js = self._jetstream()

@@ -200,8 +200,8 @@ async def test_a_live_event_delivered_during_the_read_follows_the_snapshot() -> 
     await until(lambda: reader.calls == 1)
 
     # 9 is older than the read's position, so the snapshot already reflects it.
-    assert hub.deliver(TOPIC, event(9, "1")) == 1
-    assert hub.deliver(TOPIC, event(11, "1")) == 1
+    assert hub.deliver(TOPIC, event(9, "1"))[0] == 1
+    assert hub.deliver(TOPIC, event(11, "1"))[0] == 1
     assert client.sent == []
 
     reader.gate.set()
@@ -235,9 +235,9 @@ async def test_deliver_counts_recipients_and_scoped_ones_get_only_matches() -> N
     for client in (everyone, only_one, two_or_three):
         await hub.subscribe(client.subscription)
 
-    assert hub.deliver(TOPIC, event(11, "1")) == 2
-    assert hub.deliver(TOPIC, event(12, "3")) == 2
-    assert hub.deliver(TOPIC, event(13, "9")) == 1
+    assert hub.deliver(TOPIC, event(11, "1")) == (2, 1)
+    assert hub.deliver(TOPIC, event(12, "3")) == (2, 1)
+    assert hub.deliver(TOPIC, event(13, "9")) == (1, 2)
 
     def live_seqs(client: Client) -> list[int]:
         return [f["seq"] for f in client.frames if f["op"] == "event"]
@@ -252,8 +252,8 @@ async def test_deliver_counts_recipients_and_scoped_ones_get_only_matches() -> N
 
 async def test_deliver_without_subscriptions_reaches_nobody() -> None:
     hub, _ = hub_with(FakeReader())
-    assert hub.deliver(TOPIC, event(1)) == 0
-    assert hub.deliver(CATALOG["tunnel.status"], _tunnel_event()) == 0
+    assert hub.deliver(TOPIC, event(1))[0] == 0
+    assert hub.deliver(CATALOG["tunnel.status"], _tunnel_event())[0] == 0
 
 
 def _tunnel_event() -> Prepared:
@@ -275,7 +275,7 @@ async def test_an_unsubscribe_during_the_read_means_nothing_is_sent() -> None:
     await until(lambda: reader.calls == 1)
 
     hub.unsubscribe(client.subscription)
-    assert hub.deliver(TOPIC, event(11)) == 0
+    assert hub.deliver(TOPIC, event(11))[0] == 0
     reader.gate.set()
     await task
 
@@ -291,7 +291,7 @@ async def test_unsubscribing_a_live_subscription_stops_its_events() -> None:
     assert metrics.subscriptions.labels(topic=TOPIC.name).value == 1
     hub.unsubscribe(client.subscription)
     hub.unsubscribe(client.subscription)
-    assert hub.deliver(TOPIC, event(11)) == 0
+    assert hub.deliver(TOPIC, event(11))[0] == 0
     assert client.seen == [("subscribed", 10, False)]
     assert metrics.subscriptions.labels(topic=TOPIC.name).value == 0
 
@@ -304,7 +304,7 @@ async def test_a_reader_error_reaches_every_waiter_and_removes_them() -> None:
     clients = [Client() for _ in range(5)]
     tasks = [asyncio.create_task(hub.subscribe(c.subscription)) for c in clients]
     await until(lambda: reader.calls == 1)
-    assert hub.deliver(TOPIC, event(11)) == 5
+    assert hub.deliver(TOPIC, event(11))[0] == 5
 
     reader.gate.set()
     results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -315,7 +315,7 @@ async def test_a_reader_error_reaches_every_waiter_and_removes_them() -> None:
     assert hub.subscribers(TOPIC.name) == 0
     assert metrics.subscriptions.labels(topic=TOPIC.name).value == 0
     assert all(c.sent == [] for c in clients)
-    assert hub.deliver(TOPIC, event(12)) == 0
+    assert hub.deliver(TOPIC, event(12))[0] == 0
 
 
 async def test_a_subscribe_after_a_failed_read_gets_a_fresh_read() -> None:
