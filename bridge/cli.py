@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import secrets
@@ -91,6 +92,35 @@ def _parser() -> argparse.ArgumentParser:
     )
     token.add_argument("--ttl", type=float, help="seconds the session lives")
     token.set_defaults(run=_token)
+
+    bench = commands.add_parser(
+        "bench", help="benchmark the edge, optionally beside nats-server's WebSocket"
+    )
+    bench.add_argument(
+        "--scenario",
+        action="append",
+        choices=("fanout", "scoped", "snapshot", "idle"),
+        help="run only this scenario (repeatable; default: all)",
+    )
+    bench.add_argument(
+        "--peer", choices=("nats-ws",), help="also run the clients against this peer"
+    )
+    bench.add_argument("--json", action="store_true", help="one JSON object per row")
+    bench.add_argument("--clients", type=int, default=1000, help="fanout, snapshot")
+    bench.add_argument("--messages", type=int, default=2000, help="fanout messages")
+    bench.add_argument("--scoped-clients", type=int, default=1000)
+    bench.add_argument("--scoped-messages", type=int, default=20000)
+    bench.add_argument("--size", type=int, default=256, help="payload bytes")
+    bench.add_argument("--entities", type=int, default=100, help="snapshot entities")
+    bench.add_argument("--idle", type=int, default=10000, help="idle connections")
+    bench.add_argument("--processes", type=int, default=2, help="client processes")
+    bench.add_argument(
+        "--rate", type=float, default=0.0, help="producer messages/s (0: flood)"
+    )
+    bench.add_argument(
+        "--tracing", action="store_true", help="edge exports spans to a local sink"
+    )
+    bench.set_defaults(run=_bench)
     return parser
 
 
@@ -230,6 +260,36 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
         )
     traced.shutdown()
     print(f"published {sent} events")
+    return 0
+
+
+async def _bench(settings: Settings, args: argparse.Namespace) -> int:
+    from .bench import runner
+
+    options = runner.Options(
+        scenarios=args.scenario or list(runner.SCENARIOS),
+        targets=["bridge", *([args.peer] if args.peer else [])],
+        clients=args.clients,
+        messages=args.messages,
+        scoped_clients=args.scoped_clients,
+        scoped_messages=args.scoped_messages,
+        size=args.size,
+        entities=args.entities,
+        idle=args.idle,
+        processes=args.processes,
+        rate=args.rate,
+        tracing=args.tracing,
+    )
+
+    def report() -> None:
+        if not args.json:
+            print(runner.table_header(), flush=True)
+        for row in runner.run(options):
+            line = json.dumps(row) if args.json else runner.table_row(row)
+            print(line, flush=True)
+
+    # The runner drives its own event loops and processes: give it a thread.
+    await asyncio.to_thread(report)
     return 0
 
 

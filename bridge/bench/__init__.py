@@ -1,0 +1,1 @@
+"""The benchmark of SPEC section 9: ``realtime-bridge bench``."""
