@@ -10,7 +10,7 @@ default:
 # Create the virtual environment with the test dependencies.
 setup:
     python3 -m venv {{venv}}
-    {{bin}}/pip install -e '.[test,fast]'
+    {{bin}}/pip install -e '.[test]'
 
 # Serve the edge on its embedded NATS (port 9009 for clients, 4222 for producers).
 run *FLAGS:

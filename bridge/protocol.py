@@ -157,10 +157,18 @@ def iso_ms(moment: datetime) -> str:
     )
 
 
+_second_cache: list[object] = [-1, ""]
+
+
 def iso_ms_from_ns(nanos: int) -> str:
+    """:func:`iso_ms` of a stream timestamp. Runs once per live message, and
+    messages come many to a second: the formatted second is kept."""
     seconds, rest = divmod(nanos, 1_000_000_000)
-    moment = datetime.fromtimestamp(seconds, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{rest // 1_000_000:03d}Z"
+    if _second_cache[0] != seconds:
+        moment = datetime.fromtimestamp(seconds, UTC)
+        _second_cache[0] = seconds
+        _second_cache[1] = moment.strftime("%Y-%m-%dT%H:%M:%S.")
+    return f"{_second_cache[1]}{rest // 1_000_000:03d}Z"
 
 
 def decode_object(payload: bytes) -> dict[str, Any] | None:

@@ -168,21 +168,37 @@ class Upstream:
     async def _subscribe_feed(
         self, topic: Topic, start: int | None
     ) -> JetStreamContext.PushSubscription:
+        """An ordered push consumer over the topic's whole stream.
+
+        No filter subject: the stream holds only this topic, and an unfiltered
+        consumer spares the server the per-subject bookkeeping that a filtered
+        one needs for its pending counts on a stream with many subjects.
+        """
+        js = self._jetstream()
         config = ConsumerConfig(
             deliver_policy=DeliverPolicy.NEW
             if start is None
             else DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=start,
-            filter_subjects=topic.subjects(self._prefix),
             description=f"live feed of {self._name}",
-        )
-        return await self._jetstream().subscribe(
-            topic.subjects(self._prefix)[0],
-            stream=topic.stream_name(self._prefix),
-            config=config,
-            ordered_consumer=True,
+            deliver_subject=self._nc().new_inbox(),
+            ack_policy=AckPolicy.NONE,
+            max_deliver=1,
+            flow_control=True,
             idle_heartbeat=2.0,
+            mem_storage=True,
+            num_replicas=1,
+            inactive_threshold=30.0,
+        )
+        stream = topic.stream_name(self._prefix)
+        info = await js._jsm.add_consumer(stream, config=config)
+        assert info.name is not None
+        return await js.subscribe_bind(
+            stream=stream,
+            config=config,
+            consumer=info.name,
             cb=self._feed_handler(topic),
+            ordered_consumer=True,
         )
 
     async def _renew_feeds(self) -> None:
@@ -305,23 +321,25 @@ class Upstream:
         covers the stream as it was then, and the last sequence read is the
         position the read covers.
         """
+        # Unfiltered, like the feeds: the stream holds only this topic. The
+        # server insists on a filter for last-per-subject, and ">" is all of it.
         config = ConsumerConfig(
             deliver_policy=policy,
             opt_start_seq=start,
+            filter_subject=">" if policy is DeliverPolicy.LAST_PER_SUBJECT else None,
             ack_policy=AckPolicy.NONE,
-            filter_subjects=topic.subjects(self._prefix),
             inactive_threshold=30.0,
             mem_storage=True,
             num_replicas=1,
         )
-        reader = await self._jetstream().pull_subscribe(
-            topic.subjects(self._prefix)[0], stream=stream, config=config
-        )
+        js = self._jetstream()
+        info = await js._jsm.add_consumer(stream, config=config)
+        assert info.name is not None
+        reader = await js.pull_subscribe_bind(consumer=info.name, stream=stream)
         try:
-            initial = (await reader.consumer_info()).num_pending or 0
-            return await self._drain(topic, reader, initial, snapshot)
+            return await self._drain(topic, reader, info.num_pending or 0, snapshot)
         finally:
-            await self._discard(reader, stream)
+            await self._discard(reader, stream, info.name)
 
     async def _drain(
         self,
@@ -354,10 +372,9 @@ class Upstream:
         return stored, last_read
 
     async def _discard(
-        self, reader: JetStreamContext.PullSubscription, stream: str
+        self, reader: JetStreamContext.PullSubscription, stream: str, name: str
     ) -> None:
         try:
-            name = (await reader.consumer_info()).name
             await reader.unsubscribe()
             await self._jetstream().delete_consumer(stream, name)
         except (nats.errors.Error, TimeoutError):
@@ -386,6 +403,11 @@ class Upstream:
             await asyncio.wait_for(nc.drain(), timeout=5)
         except (nats.errors.Error, TimeoutError):
             await nc.close()
+
+    def _nc(self) -> Client:
+        if self.nc is None:
+            raise UpstreamUnavailable("not connected")
+        return self.nc
 
     def _jetstream(self) -> JetStreamContext:
         if self.js is None:

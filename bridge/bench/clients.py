@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import resource
@@ -40,7 +41,9 @@ class Plan:
     NATS: ``{"subject": "..."}`` with the same ``{i}``."""
     expect: int
     """Events each connection should receive; -1 for the snapshot count."""
-    settle: float = 3.0
+    settle: float = 10.0
+    """Seconds without any event, after the producer is done, before the rest
+    is counted as lost."""
 
 
 @dataclass
@@ -49,6 +52,10 @@ class Counts:
     out_of_order: int = 0
     last_seq: int = 0
     snapshot: int = -1
+    subscribed: bool = False
+    """Bridge: ``subscribed`` came; NATS: the PONG after SUB came."""
+    on_subscribed: Any = None
+    """Called once, when ``subscribed`` becomes true."""
     done_at: float = 0.0
     closed: int | None = None
     delays: list[float] = field(default_factory=list)
@@ -155,6 +162,7 @@ class _BridgeClient(_Socket):
             counts.done_at = time.monotonic()
         elif payload.startswith(b'{"op":"subscribed"'):
             counts.snapshot = json.loads(payload)["snapshot"]
+            _mark_subscribed(counts)
 
 
 class _NatsClient(_Socket):
@@ -192,9 +200,18 @@ class _NatsClient(_Socket):
             else:
                 if stream.startswith(b"PING", offset):
                     self.send(b"PONG\r\n", 0x2)
+                elif stream.startswith(b"PONG", offset):
+                    _mark_subscribed(counts)
                 offset = line_end + 2
         if offset:
             del stream[:offset]
+
+
+def _mark_subscribed(counts: Counts) -> None:
+    if not counts.subscribed:
+        counts.subscribed = True
+        if counts.on_subscribed is not None:
+            counts.on_subscribed()
 
 
 def _upgrade(port: int, path: str) -> bytes:
@@ -238,7 +255,18 @@ async def _open(plan: Plan, index: int, counts: Counts) -> _Socket:
 
 
 async def _run(plan: Plan, pipe: Pipe) -> None:
-    counts = [Counts() for _ in range(plan.connections)]
+    subscribed = asyncio.Event()
+    waiting = plan.connections
+
+    def one_more() -> None:
+        nonlocal waiting
+        waiting -= 1
+        if waiting == 0:
+            subscribed.set()
+
+    counts = [Counts(on_subscribed=one_more) for _ in range(plan.connections)]
+    if not counts:
+        subscribed.set()
     sockets: list[_Socket] = []
     pipe.send(("up", 0.0))
     await _message(pipe)  # "go"
@@ -248,8 +276,10 @@ async def _run(plan: Plan, pipe: Pipe) -> None:
         sockets += await asyncio.gather(
             *(_open(plan, plan.first + i, counts[i]) for i in batch)
         )
-    # Subscribed (bridge) or the PONG after SUB (nats) within a moment.
-    await asyncio.sleep(0.5 if plan.dialect == "bridge" else 0.2)
+    # Ready once every connection is subscribed, so that the producer's first
+    # message is owed to all of them.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(subscribed.wait(), 120)
     pipe.send(("ready", time.monotonic()))
 
     started = _cpu()
