@@ -43,6 +43,7 @@ _RETRY_START = 0.5
 _RETRY_MAX = 5.0
 _DROP_LOG_INTERVAL = 5.0
 _SCRAPE_TIMEOUT = 0.5
+_LISTEN_BACKLOG = 4096
 
 
 class Edge:
@@ -155,6 +156,9 @@ class Edge:
             self.settings.port,
             ssl_context=self._tls(),
             reuse_port=self.settings.workers > 1,
+            # After an edge restart every client reconnects at once; a short
+            # accept queue drops their SYNs and TCP retries only a second later.
+            backlog=_LISTEN_BACKLOG,
         )
         await site.start()
         self.port = self._bound_port(site)

@@ -326,7 +326,9 @@ class Upstream:
         config = ConsumerConfig(
             deliver_policy=policy,
             opt_start_seq=start,
-            filter_subject=">" if policy is DeliverPolicy.LAST_PER_SUBJECT else None,
+            filter_subjects=topic.subjects(self._prefix)
+            if policy is DeliverPolicy.LAST_PER_SUBJECT
+            else None,
             ack_policy=AckPolicy.NONE,
             inactive_threshold=30.0,
             mem_storage=True,
