@@ -23,7 +23,7 @@ from . import metrics, policy, tracing
 from .auditlog import AuditLog
 from .catalog import Catalog, Topic
 from .closecodes import CloseCode
-from .connection import Connection
+from .connection import Connection, Flusher
 from .events import Prepared
 from .fanout import Hub
 from .http import bearer, json_error
@@ -94,6 +94,7 @@ class Edge:
         self._sweep_every = min(1.0, settings.session_idle / 4)
         self._sweeping: asyncio.Task[None] | None = None
         self.connections: set[Connection] = set()
+        self.flusher = Flusher()
         self.port: int | None = None
         self._feeds_started = False
         self._answering = False
@@ -458,6 +459,7 @@ class Edge:
             settings=self.settings,
             metrics=self.metrics,
             tracing=self.tracing,
+            flusher=self.flusher,
         )
         self.connections.add(conn)
         self.tracker.attach(stored.key, session, stored.revision, conn)

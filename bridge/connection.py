@@ -47,6 +47,29 @@ _CLOSE_TIMEOUT = 2.0
 _ABORT_AFTER = 30.0
 
 
+class Flusher:
+    """Flushes, once per event-loop tick, every connection that queued frames.
+
+    One message fanned out to a thousand connections would otherwise schedule
+    a thousand loop callbacks; this schedules one, which walks the list.
+    """
+
+    __slots__ = ("_dirty",)
+
+    def __init__(self) -> None:
+        self._dirty: list[Connection] = []
+
+    def mark(self, connection: Connection) -> None:
+        if not self._dirty:
+            asyncio.get_running_loop().call_soon(self._run)
+        self._dirty.append(connection)
+
+    def _run(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        for connection in dirty:
+            connection._flush()
+
+
 class Connection:
     def __init__(
         self,
@@ -59,6 +82,7 @@ class Connection:
         settings: Settings,
         metrics: EdgeMetrics,
         tracing: Tracing | None = None,
+        flusher: Flusher | None = None,
     ) -> None:
         self.id = conn_id
         self._tracing = tracing or Tracing(None)
@@ -75,6 +99,7 @@ class Connection:
         self._metrics = metrics
         self._outbox = Outbox(settings.send_queue_bytes)
         self._flush_scheduled = False
+        self._flusher = flusher or Flusher()
         self._loop = asyncio.get_running_loop()
         now = time.monotonic()
         self._ops = OpLimiter(OP_RATE, OP_BURST, OP_STRIKES, now)
@@ -105,7 +130,7 @@ class Connection:
             return
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+            self._flusher.mark(self)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
