@@ -16,3 +16,21 @@ def bearer(request: web.Request) -> str | None:
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
     return None
+
+
+async def wait_ready(port: int, seconds: float = 60.0) -> None:
+    """Poll ``/readyz`` of the edge on ``port`` until it answers 200; raises
+    TimeoutError after ``seconds``."""
+    import asyncio
+
+    import aiohttp
+
+    async with asyncio.timeout(seconds), aiohttp.ClientSession() as http:
+        while True:
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/readyz") as answer:
+                    if answer.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)

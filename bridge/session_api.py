@@ -144,28 +144,32 @@ class SessionApi:
 
     async def read(self, request: web.Request) -> web.Response:
         store = self._store()
-        token = bearer(request)
         if store is None:
             return json_error(503, "unavailable", "the session store is not ready")
+        token = bearer(request)
         stored = await store.find(token) if token else None
         if stored is None:
-            return json_error(401, "unauthorized", "no live session for this token")
+            return _no_session()
         return web.json_response(_view(stored.session))
 
     async def revoke(self, request: web.Request) -> web.Response:
         store = self._store()
-        token = bearer(request)
         if store is None:
             return json_error(503, "unavailable", "the session store is not ready")
+        token = bearer(request)
         revoked = await store.revoke(token) if token else None
         if revoked is None:
-            return json_error(401, "unauthorized", "no live session for this token")
+            return _no_session()
         await self._audit.record(
             "session.revoked",
             subject=revoked.session.subject,
             session=revoked.key[:12],
         )
         return web.Response(status=204)
+
+
+def _no_session() -> web.Response:
+    return json_error(401, "unauthorized", "no live session for this token")
 
 
 def _view(session: sessions.Session) -> dict[str, Any]:

@@ -23,9 +23,8 @@ from nats.aio.client import Client
 from bridge.app import Edge
 from bridge.logs import FieldFormatter
 from bridge.natsserver import NatsServer, cluster
-from bridge.settings import Settings
 
-from .support import WsClient, mint_token
+from .support import WsClient, edge_settings, mint_token
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -110,14 +109,7 @@ async def make_edge(nats_url: str, prefix: str) -> AsyncIterator[EdgeFactory]:
     edges: list[Edge] = []
 
     async def start(**env: str) -> Edge:
-        values = {
-            "NATS_URL": nats_url,
-            "REALTIME_HOST": "127.0.0.1",
-            "REALTIME_PORT": "0",
-            "REALTIME_SUBJECT_PREFIX": prefix,
-        }
-        values.update(env)
-        edge = Edge(Settings.load(values))
+        edge = Edge(edge_settings(nats_url, prefix, **env))
         edges.append(edge)
         await edge.start()
         await edge.wait_ready()

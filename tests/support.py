@@ -13,6 +13,7 @@ from nats.aio.client import Client
 
 from bridge import sessions
 from bridge.app import Edge
+from bridge.settings import Settings
 
 Frame = dict[str, Any]
 
@@ -164,3 +165,16 @@ async def http_get(edge: Edge, path: str, **kw: Any) -> tuple[int, str]:
         http.get(f"http://127.0.0.1:{edge.port}{path}", **kw) as answer,
     ):
         return answer.status, await answer.text()
+
+
+def edge_settings(nats_url: str, prefix: str, **extra: str) -> Settings:
+    """Settings of a test edge: loopback, a free port, the test's own prefix."""
+    return Settings.load(
+        {
+            "NATS_URL": nats_url,
+            "REALTIME_HOST": "127.0.0.1",
+            "REALTIME_PORT": "0",
+            "REALTIME_SUBJECT_PREFIX": prefix,
+            **extra,
+        }
+    )

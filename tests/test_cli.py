@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bridge.closecodes import CloseCode
+from bridge.http import wait_ready
 from bridge.natsserver import free_port, port_in_use
 
 from .support import WsClient
@@ -105,22 +106,6 @@ def embedded_port_free() -> None:
         pytest.skip("127.0.0.1:4222 is taken; the embedded NATS needs it")
 
 
-async def _ready(port: int, timeout: float = 30.0) -> None:
-    import aiohttp
-
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/readyz") as answer:
-                    if answer.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("edge never ready")
-
-
 async def test_serve_on_embedded_nats_then_sigterm_closes_clients_with_1001(
     embedded_port_free, tmp_path: Path
 ):
@@ -134,7 +119,7 @@ async def test_serve_on_embedded_nats_then_sigterm_closes_clients_with_1001(
     try:
         assert "nats://127.0.0.1:4222" in server.line_with("NATS for producers")
         server.line_with("realtime edge on")
-        await _ready(port)
+        await wait_ready(port, 30)
         assert (tmp_path / "data" / "nats").is_dir()
 
         # An operator mints a token; a producer publishes with the CLI.

@@ -8,23 +8,10 @@ import nats
 
 from bridge import catalog
 from bridge.app import Edge
-from bridge.settings import Settings
 from bridge.upstream import ensure_streams
 
 from .follow import Follower, Published, publish_steadily
-from .support import mint_token
-
-
-def _settings(nats_url: str, prefix: str, **extra: str) -> Settings:
-    return Settings.load(
-        {
-            "NATS_URL": nats_url,
-            "REALTIME_HOST": "127.0.0.1",
-            "REALTIME_PORT": "0",
-            "REALTIME_SUBJECT_PREFIX": prefix,
-            **extra,
-        }
-    )
+from .support import edge_settings, mint_token
 
 
 def _report(name: str, published: Published, followers: list[Follower]) -> None:
@@ -80,7 +67,7 @@ async def test_killing_the_edges_nats_server_loses_and_repeats_nothing(
     # at once; the edge learns the other servers from the cluster.
     leader = await _stream_leader(nats_cluster, prefix, "capture.activity")
     (victim,) = [s for s in nats_cluster if s.name == leader]
-    edge = Edge(_settings(victim.url, prefix, REALTIME_STREAM_REPLICAS="3"))
+    edge = Edge(edge_settings(victim.url, prefix, REALTIME_STREAM_REPLICAS="3"))
     await edge.start()
     try:
         await asyncio.wait_for(edge.wait_ready(), 30)
@@ -122,7 +109,7 @@ async def test_restarting_the_edge_loses_nothing_for_clients_that_resume(
     nats_url, prefix
 ):
     current: list[Edge | None] = [None]
-    first = Edge(_settings(nats_url, prefix))
+    first = Edge(edge_settings(nats_url, prefix))
     await first.start()
     await first.wait_ready()
     current[0] = first
@@ -147,7 +134,7 @@ async def test_restarting_the_edge_loses_nothing_for_clients_that_resume(
         await asyncio.sleep(1.5)
         current[0] = None
         await first.stop()
-        second = Edge(_settings(nats_url, prefix))
+        second = Edge(edge_settings(nats_url, prefix))
         await second.start()
         await second.wait_ready()
         current[0] = second

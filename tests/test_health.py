@@ -10,9 +10,8 @@ import aiohttp
 
 from bridge.app import Edge
 from bridge.closecodes import CloseCode
-from bridge.settings import Settings
 
-from .support import WsClient, http_get, mint_token, ws_url
+from .support import WsClient, edge_settings, http_get, mint_token, ws_url
 
 
 async def _until(predicate, timeout: float = 15.0) -> None:
@@ -32,16 +31,7 @@ async def test_health_and_readiness_answer_when_connected(edge):
 async def test_outage_makes_readyz_503_and_subscribe_unavailable_then_recovers(
     nats_server, prefix
 ):
-    edge = Edge(
-        Settings.load(
-            {
-                "NATS_URL": nats_server.url,
-                "REALTIME_HOST": "127.0.0.1",
-                "REALTIME_PORT": "0",
-                "REALTIME_SUBJECT_PREFIX": prefix,
-            }
-        )
-    )
+    edge = Edge(edge_settings(nats_server.url, prefix))
     await edge.start()
     try:
         await edge.wait_ready()
@@ -79,16 +69,7 @@ async def test_edge_started_before_nats_becomes_ready_when_it_appears(
     nats_server, prefix
 ):
     nats_server.stop()
-    edge = Edge(
-        Settings.load(
-            {
-                "NATS_URL": nats_server.url,
-                "REALTIME_HOST": "127.0.0.1",
-                "REALTIME_PORT": "0",
-                "REALTIME_SUBJECT_PREFIX": prefix,
-            }
-        )
-    )
+    edge = Edge(edge_settings(nats_server.url, prefix))
     await edge.start()
     try:
         assert (await http_get(edge, "/readyz"))[0] == 503

@@ -14,6 +14,7 @@ import aiohttp
 import nats
 from prometheus_client.parser import text_string_to_metric_families
 
+from bridge.http import wait_ready
 from bridge.natsserver import free_port
 
 from .support import WsClient, mint_token, publish
@@ -54,18 +55,6 @@ async def _get(port: int, path: str) -> tuple[int, str]:
         return answer.status, await answer.text()
 
 
-async def _until_ready(port: int, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if (await _get(port, "/readyz"))[0] == 200:
-                return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError("workers never ready")
-
-
 async def test_two_workers_share_the_port_and_one_scrape_counts_both(
     nats_url, prefix, tmp_path
 ):
@@ -86,7 +75,7 @@ async def test_two_workers_share_the_port_and_one_scrape_counts_both(
     server = _serve(env)
     clients: list[WsClient] = []
     try:
-        await _until_ready(port)
+        await wait_ready(port, 30)
         # Both workers must be up before connections can spread over them.
         edges: set[str] = set()
         deadline = time.monotonic() + 30

@@ -29,6 +29,7 @@ from typing import Any
 import aiohttp
 import nats
 
+from ..http import wait_ready
 from ..natsserver import NatsServer, free_port
 from . import clients
 from .sysstat import usage
@@ -92,7 +93,7 @@ def servers(options: Options, root: Path) -> Iterator[dict[str, Any]]:
                 stdout=subprocess.DEVNULL,
                 stderr=open(root / "edge.log", "wb"),  # noqa: SIM115
             )
-            asyncio.run(_until_ready(port))
+            asyncio.run(wait_ready(port))
             found.update(edge=edge, edge_port=port, token=asyncio.run(_token(port)))
         yield found
     finally:
@@ -102,20 +103,6 @@ def servers(options: Options, root: Path) -> Iterator[dict[str, Any]]:
         if sink is not None:
             sink[0].terminate()
         nats_server.stop()
-
-
-async def _until_ready(port: int) -> None:
-    deadline = time.monotonic() + 60
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/readyz") as answer:
-                    if answer.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError("the edge did not become ready")
 
 
 async def _token(port: int) -> str:
