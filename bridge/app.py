@@ -110,7 +110,10 @@ class Edge:
         return self._ready.is_set() and self.upstream.connected
 
     def _build_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._trace_requests])
+        # The tracing middleware only when tracing is on: every connection's
+        # handler would otherwise carry its frame for the connection's life.
+        middlewares = [self._trace_requests] if self.tracing.tracer else []
+        app = web.Application(middlewares=middlewares)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)

@@ -71,6 +71,34 @@ class Flusher:
 
 
 class Connection:
+    # Slots: ten thousand idle connections make every per-object byte count.
+    __slots__ = (
+        "_bad_frames",
+        "_catalog",
+        "_finished",
+        "_flush_scheduled",
+        "_flusher",
+        "_hub",
+        "_loop",
+        "_metrics",
+        "_ops",
+        "_outbox",
+        "_reading",
+        "_settings",
+        "_task",
+        "_tracing",
+        "_transport",
+        "_woken",
+        "_ws",
+        "close_code",
+        "closing",
+        "id",
+        "last_activity",
+        "opened",
+        "session",
+        "subscriptions",
+    )
+
     def __init__(
         self,
         conn_id: str,
@@ -104,7 +132,9 @@ class Connection:
         now = time.monotonic()
         self._ops = OpLimiter(OP_RATE, OP_BURST, OP_STRIKES, now)
         self._bad_frames = TokenBucket(BAD_FRAME_RATE, BAD_FRAME_BURST, now)
-        self._wake: asyncio.Future[None] = self._loop.create_future()
+        self._task: asyncio.Task[object] | None = None
+        self._reading = False
+        self._woken = False
         self._finished = asyncio.Event()
         self.close_code: int | None = None
 
@@ -152,24 +182,25 @@ class Connection:
         the closing handshake.
         """
         ws = self._ws
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
         try:
             while not self.closing:
-                receiving = asyncio.ensure_future(
-                    ws.receive(timeout=self._settings.idle_timeout)
-                )
-                await asyncio.wait(
-                    (receiving, self._wake), return_when=asyncio.FIRST_COMPLETED
-                )
-                if not receiving.done():
-                    receiving.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await receiving
-                    break
+                # No task or future per frame: close_soon wakes this loop by
+                # cancelling it while, and only while, it waits in receive.
+                self._reading = True
                 try:
-                    msg = receiving.result()
+                    msg = await ws.receive(timeout=self._settings.idle_timeout)
+                except asyncio.CancelledError:
+                    if self._woken and task.uncancel() == 0:
+                        break
+                    raise
                 except TimeoutError:
                     self.close_soon(CloseCode.IDLE_TIMEOUT)
                     break
+                finally:
+                    self._reading = False
                 self.last_activity = time.time()
                 if msg.type is WSMsgType.TEXT:
                     await self._handle(msg.data)
@@ -294,8 +325,9 @@ class Connection:
         self.closing = True
         self.close_code = code
         self._detach()
-        if not self._wake.done():
-            self._wake.set_result(None)
+        if self._reading and not self._woken and self._task is not None:
+            self._woken = True
+            self._task.cancel()
 
     async def close(self, code: CloseCode) -> None:
         """Close with ``code`` and wait until the connection is done."""

@@ -425,7 +425,11 @@ class Upstream:
         log.log(level, "nats error", extra={"error": text})
 
     async def _on_disconnected(self) -> None:
-        log.warning("nats disconnected")
+        if self.nc is None:
+            # close() let go of the connection: an orderly drain, not a fault.
+            log.info("nats connection closed")
+        else:
+            log.warning("nats disconnected")
 
     async def _on_reconnected(self) -> None:
         self._last_error = None
