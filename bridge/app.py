@@ -423,19 +423,11 @@ class Edge:
             "origin": origin,
         }
         if not self.ready or self.store is None:
-            await ws.close(
-                code=CloseCode.TRY_AGAIN_LATER,
-                message=CloseCode.TRY_AGAIN_LATER.reason.encode(),
-            )
-            return ws
+            return await _refuse(ws, CloseCode.TRY_AGAIN_LATER)
         try:
             stored = await self.store.find(token) if token else None
         except (nats.errors.Error, TimeoutError):
-            await ws.close(
-                code=CloseCode.TRY_AGAIN_LATER,
-                message=CloseCode.TRY_AGAIN_LATER.reason.encode(),
-            )
-            return ws
+            return await _refuse(ws, CloseCode.TRY_AGAIN_LATER)
         if stored is None:
             self.metrics.auth_failures.inc()
             reason = "missing token" if not token else "invalid or expired token"
@@ -443,11 +435,7 @@ class Edge:
                 "auth failed", extra={"remote": request.remote, "reason": reason}
             )
             await self.audit.record("auth.failed", reason=reason, **details)
-            await ws.close(
-                code=CloseCode.UNAUTHORIZED,
-                message=CloseCode.UNAUTHORIZED.reason.encode(),
-            )
-            return ws
+            return await _refuse(ws, CloseCode.UNAUTHORIZED)
 
         # 3. Serve the connection until either side closes.
         session = stored.session
@@ -496,3 +484,9 @@ class Edge:
                 **details,
             )
         return ws
+
+
+async def _refuse(ws: web.WebSocketResponse, code: CloseCode) -> web.WebSocketResponse:
+    """Close an upgraded socket before it became a connection."""
+    await ws.close(code=code, message=code.reason.encode())
+    return ws

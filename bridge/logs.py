@@ -24,6 +24,7 @@ FIELDS = (
     "kind",
     "remote",
     "origin",
+    "user_agent",
     "method",
     "path",
     "status",

@@ -451,10 +451,10 @@ COLUMNS = (
     ("target", 8),
     ("clients", 8),
     ("messages", 9),
-    ("deliveries_per_s", 17),
-    ("p50_ms", 8),
-    ("p99_ms", 8),
-    ("lost", 6),
+    ("deliveries_per_s", 18),
+    ("p50_ms", 10),
+    ("p99_ms", 10),
+    ("lost", 7),
     ("server_cpu_us_per_delivery", 27),
     ("server_rss_kb_per_connection", 29),
     ("client_cpu_s", 14),
@@ -476,5 +476,6 @@ def table_row(row: dict[str, Any]) -> str:
             if isinstance(value, list)
             else str(value)
         )
-        cells.append(text.ljust(width))
+        # A cell always ends in a space, even when the value is wider.
+        cells.append(text.ljust(width - 1) + " ")
     return "".join(cells)
