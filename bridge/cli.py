@@ -104,6 +104,27 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=float, help="seconds the session lives")
     token.set_defaults(run=_token)
 
+    listen = commands.add_parser(
+        "listen", help="print the events of topics, resuming across disconnects"
+    )
+    listen.add_argument("topics", nargs="+", metavar="TOPIC")
+    listen.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="scope filter (repeatable; repeat a key for several values)",
+    )
+    listen.add_argument(
+        "--url", default="ws://127.0.0.1:9009/realtime", help="the edge's endpoint"
+    )
+    listen.add_argument(
+        "--token",
+        default=os.environ.get("REALTIME_TOKEN"),
+        help="session token (env REALTIME_TOKEN; default: mint one in NATS)",
+    )
+    listen.set_defaults(run=_listen)
+
     bench = commands.add_parser(
         "bench", help="benchmark the edge, optionally beside nats-server's WebSocket"
     )
@@ -227,13 +248,7 @@ async def _nats(settings: Settings, name: str, **overrides: Any) -> Any:
 
 
 def _scope_headers(pairs: list[str]) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise CommandError(f"--scope wants KEY=VALUE, got {pair!r}")
-        headers[key] = value
-    return headers
+    return dict(_scope_pairs(pairs))
 
 
 async def _publish(settings: Settings, args: argparse.Namespace) -> int:
@@ -304,8 +319,51 @@ async def _bench(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _listen(settings: Settings, args: argparse.Namespace) -> int:
+    from .client import AuthRequired, ClientGaveUp, RealtimeClient
+
+    scopes: dict[str, list[str]] = {}
+    for key, value in _scope_pairs(args.scope):
+        scopes.setdefault(key, []).append(value)
+    token = args.token or await _mint(settings, "listen", None, settings.session_ttl)
+    try:
+        async with RealtimeClient(args.url, token) as client:
+            await client.subscribe(*args.topics, scopes=scopes or None)
+            async for frame in client:
+                if frame["op"] == "event":
+                    mark = " snapshot" if frame["snapshot"] else ""
+                    data = json.dumps(frame["data"], separators=(",", ":"))
+                    print(f"{frame['seq']} {frame['subject']}{mark} {data}", flush=True)
+                elif frame["op"] == "error":
+                    print(f"error {frame.get('topic', '')}: {frame['message']}")
+    except AuthRequired:
+        raise CommandError("the edge refused the token (4401); get a new one") from None
+    except ClientGaveUp as exc:
+        raise CommandError(str(exc)) from None
+    return 0
+
+
+def _scope_pairs(pairs: list[str]) -> list[tuple[str, str]]:
+    """``--scope KEY=VALUE`` arguments as pairs, in order."""
+    found = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CommandError(f"--scope wants KEY=VALUE, got {pair!r}")
+        found.append((key, value))
+    return found
+
+
 async def _token(settings: Settings, args: argparse.Namespace) -> int:
     ttl = min(args.ttl or settings.session_ttl, settings.session_ttl)
+    print(await _mint(settings, args.subject, args.topics, ttl))
+    return 0
+
+
+async def _mint(
+    settings: Settings, subject: str, topics: list[str] | None, ttl: float
+) -> str:
+    """A new session written straight into the session bucket; its token."""
     async with _nats(settings, "realtime-bridge token") as nc:
         store = await SessionStore.open(
             nc.jetstream(timeout=5),
@@ -314,13 +372,12 @@ async def _token(settings: Settings, args: argparse.Namespace) -> int:
             settings.stream_replicas,
         )
         session = sessions.mint(
-            subject=args.subject,
-            topics=args.topics,
+            subject=subject,
+            topics=topics,
             scopes=None,
             ttl=ttl,
             idle_timeout=settings.session_idle,
             now=time.time(),
         )
         token, _ = await store.create(session)
-    print(token)
-    return 0
+    return token
