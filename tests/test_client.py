@@ -95,7 +95,8 @@ async def test_backs_off_while_the_edge_is_away_then_comes_back(make_edge, prefi
         assert client.status in ("reconnecting", "connecting")
         assert None in client.close_codes  # refused connects count as no close
         await make_edge(REALTIME_PORT=port)
-        await _until(lambda: client.status == "connected" and client.connects == 2)
+        # Perhaps after a 1013 from the new edge while it linked to NATS.
+        await _until(lambda: client.status == "connected" and client.connects >= 2)
         await _until(lambda: client.backoff.attempt == 0)
 
 
