@@ -11,6 +11,7 @@ import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import msgspec
 import nats.errors
@@ -44,6 +45,7 @@ _RETRY_MAX = 5.0
 _DROP_LOG_INTERVAL = 5.0
 _SCRAPE_TIMEOUT = 0.5
 _LISTEN_BACKLOG = 4096
+_STATIC = Path(__file__).resolve().parent / "static"
 
 
 class Edge:
@@ -119,6 +121,9 @@ class Edge:
         app.router.add_get("/metrics", self._metrics)
         if self.settings.enabled:
             app.router.add_get("/realtime", self._realtime)
+            app.router.add_get("/client.js", self._client_js)
+            if self.settings.console:
+                app.router.add_get("/", self._console)
         SessionApi(
             self.settings, self.catalog, self.api_keys, lambda: self.store, self.audit
         ).add_routes(app)
@@ -336,6 +341,20 @@ class Edge:
         )
 
     # -- endpoints ------------------------------------------------------------------
+
+    async def _client_js(self, request: web.Request) -> web.Response:
+        return web.Response(
+            body=(_STATIC / "client.js").read_bytes(),
+            content_type="text/javascript",
+            headers={hdrs.CACHE_CONTROL: "no-cache"},
+        )
+
+    async def _console(self, request: web.Request) -> web.Response:
+        page = (_STATIC / "console.html").read_text()
+        topics = msgspec.json.encode(sorted(self.catalog)).decode()
+        return web.Response(
+            text=page.replace("__TOPICS__", topics), content_type="text/html"
+        )
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "edge": self.id})

@@ -111,6 +111,9 @@ class Settings:
     enabled: bool = _setting(
         "REALTIME_ENABLED", True, _flag, "0 turns the WebSocket endpoint off"
     )
+    console: bool = _setting(
+        "REALTIME_CONSOLE", True, _flag, "0 turns the console page at / off"
+    )
     topic_limit: int = _setting(
         "REALTIME_TOPIC_LIMIT", 32, _positive_int, "most topics per connection"
     )
