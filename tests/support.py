@@ -178,3 +178,18 @@ def edge_settings(nats_url: str, prefix: str, **extra: str) -> Settings:
             **extra,
         }
     )
+
+
+async def session_token(edge: Edge | int, api_key: str, **body: Any) -> str:
+    """A token from ``POST /session`` with ``api_key``, which must answer 201."""
+    port = edge if isinstance(edge, int) else edge.port
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"http://127.0.0.1:{port}/session",
+            headers={"Authorization": f"Bearer {api_key}"},
+            json=body,
+        ) as answer,
+    ):
+        assert answer.status == 201, await answer.text()
+        return str((await answer.json())["token"])

@@ -15,7 +15,7 @@ from bridge.natsserver import free_port
 from bridge.reconnect import Backoff
 
 from .follow import publish_steadily
-from .support import mint_token, publish
+from .support import mint_token, publish, session_token
 
 
 def _url(edge) -> str:
@@ -111,15 +111,7 @@ async def test_a_refused_token_stops_the_client(edge):
 
 async def test_a_revoked_session_ends_the_event_stream(make_edge):
     edge = await make_edge(REALTIME_API_KEYS="client-key")
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            f"http://127.0.0.1:{edge.port}/session",
-            headers={"Authorization": "Bearer client-key"},
-            json={},
-        ) as answer,
-    ):
-        token = (await answer.json())["token"]
+    token = await session_token(edge, "client-key")
     async with RealtimeClient(_url(edge), token) as client:
         await client.subscribe("payload.list")
         await _until(lambda: "payload.list" in client._position)

@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bridge.http import wait_ready
 from bridge.natsserver import free_port
 
-from .support import WsClient, mint_token, publish
+from .support import WsClient, mint_token, publish, session_token
 
 
 async def test_clients_spread_over_two_edges_receive_the_same_events(
@@ -85,16 +85,7 @@ async def test_two_workers_share_the_port_and_one_scrape_counts_both(
                 edges.add(json.loads(body)["edge"])
         assert len(edges) == 2
 
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(
-                f"http://127.0.0.1:{port}/session",
-                headers={"Authorization": "Bearer workers-key"},
-                json={},
-            ) as answer,
-        ):
-            assert answer.status == 201
-            token = (await answer.json())["token"]
+        token = await session_token(port, "workers-key")
         clients = [await WsClient.open(port, token) for _ in range(12)]
         for client in clients:
             await client.subscribe("capture.activity")

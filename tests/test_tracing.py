@@ -8,7 +8,6 @@ import os
 import signal
 import sys
 
-import aiohttp
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind
@@ -18,7 +17,7 @@ from bridge.logs import FieldFormatter
 from bridge.tracing import TraceIdFilter
 
 from .otlp import attributes, otlp_receiver
-from .support import WsClient, mint_token, publish
+from .support import WsClient, mint_token, publish, session_token
 
 
 async def test_fanout_span_continues_the_producers_trace(
@@ -32,15 +31,7 @@ async def test_fanout_span_continues_the_producers_trace(
         assert edge.tracing.tracer is not None
 
         # A session over the API, then two clients: one scoped away.
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(
-                f"http://127.0.0.1:{edge.port}/session",
-                headers={"Authorization": "Bearer trace-key"},
-                json={"subject": "tracer"},
-            ) as answer,
-        ):
-            token = (await answer.json())["token"]
+        token = await session_token(edge, "trace-key", subject="tracer")
         watching = await WsClient.open(edge, token)
         elsewhere = await WsClient.open(edge, token)
         await watching.subscribe("payload.list")
