@@ -4,34 +4,19 @@ metadata from the reply subject, and the encoded event (SPEC section 5)."""
 from __future__ import annotations
 
 import json
-import struct
 from typing import Any
 
 import pytest
 
 from bridge import catalog
 from bridge.events import NotAStreamMessage, ack_metadata, prepare
+from tests.frames import unframe
 
 CATALOG = catalog.load()
 PAYLOADS = CATALOG["payload.list"]
 
 # 2026-12-03T08:00:00.123456789Z
 TS_NS = 1_796_284_800_123_456_789
-
-
-def unframe(frame: bytes) -> bytes:
-    """The payload of one unmasked server text frame (RFC 6455 section 5.2)."""
-    assert frame[0] == 0x81
-    length, offset = frame[1], 2
-    if length == 126:
-        (length,) = struct.unpack_from("!H", frame, 2)
-        offset = 4
-    elif length == 127:
-        (length,) = struct.unpack_from("!Q", frame, 2)
-        offset = 10
-    body = frame[offset:]
-    assert len(body) == length
-    return body
 
 
 def decoded(frame: bytes) -> dict[str, Any]:

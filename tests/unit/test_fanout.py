@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +18,7 @@ from bridge.events import Prepared, prepare
 from bridge.fanout import Hub
 from bridge.instruments import EdgeMetrics
 from bridge.scopes import normalize
+from tests.frames import unframe
 
 CATALOG = catalog.load()
 TOPIC = CATALOG["payload.list"]
@@ -66,20 +66,6 @@ def stored(seq: int, payload_id: str = "1") -> StoredEvent:
     return StoredEvent(seq, prepared.subject, prepared.meta, prepared.frame)
 
 
-def unframe(frame: bytes) -> dict[str, Any]:
-    """The JSON of one unmasked server text frame (RFC 6455 section 5.2)."""
-    length, offset = frame[1], 2
-    if length == 126:
-        (length,) = struct.unpack_from("!H", frame, 2)
-        offset = 4
-    elif length == 127:
-        (length,) = struct.unpack_from("!Q", frame, 2)
-        offset = 10
-    assert len(frame) == offset + length
-    value: dict[str, Any] = json.loads(frame[offset:])
-    return value
-
-
 class Client:
     """One connection's subscription and everything sent to it."""
 
@@ -91,7 +77,7 @@ class Client:
 
     @property
     def frames(self) -> list[dict[str, Any]]:
-        return [unframe(frame) for frame in self.sent]
+        return [json.loads(unframe(frame)) for frame in self.sent]
 
     @property
     def seen(self) -> list[tuple[str, int, bool]]:
