@@ -53,6 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (``listen ... | head``): stop quietly, and keep
+        # the interpreter from complaining about stdout while it exits.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _run(main: Coroutine[Any, Any, int]) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shlex
 import subprocess
 import sys
 
@@ -158,3 +159,38 @@ async def test_listen_prints_events_like_nats_sub(edge, nats_url, producer, pref
     finally:
         listen.terminate()
         await listen.wait()
+
+
+async def test_listen_stops_quietly_when_its_reader_goes_away(edge, producer, prefix):
+    """``listen ... | head -1``: no traceback once head has what it wants."""
+    token = await mint_token(edge)
+    for n in range(3):
+        await publish(
+            producer, prefix, f"payload.list.p{n}", {"n": n}, payloadId=f"p{n}"
+        )
+    command = shlex.join(
+        [
+            sys.executable,
+            "-m",
+            "bridge",
+            "listen",
+            "payload.list",
+            "--url",
+            _url(edge),
+            "--token",
+            token,
+        ]
+    )
+    pipeline = await asyncio.create_subprocess_shell(
+        f"{command} | head -1",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    reading = asyncio.create_task(pipeline.communicate())
+    await asyncio.sleep(1.5)
+    # The next events hit the closed pipe.
+    await publish(producer, prefix, "payload.list.p0", {"n": 9}, payloadId="p0")
+    await publish(producer, prefix, "payload.list.p1", {"n": 9}, payloadId="p1")
+    out, err = await asyncio.wait_for(reading, 15)
+    assert out.decode().startswith("1 payload.list.p0 snapshot")
+    assert b"Traceback" not in err
