@@ -46,6 +46,8 @@ class WsClient:
         self.http = http
         self.ws = ws
         self.frames: list[Frame] = []
+        self.held: list[Frame] = []
+        """Frames :meth:`subscribe` read past, handed out by :meth:`recv` first."""
         self.arrivals: list[float] = []
         """``time.monotonic()`` at each frame received."""
 
@@ -63,6 +65,8 @@ class WsClient:
         await self.ws.send_str(json.dumps(op))
 
     async def recv(self, timeout: float = 5.0) -> Frame:
+        if self.held:
+            return self.held.pop(0)
         msg = await self.ws.receive(timeout=timeout)
         if msg.type is not aiohttp.WSMsgType.TEXT:
             raise ConnectionClosed(msg.type, self.ws.close_code)
@@ -82,9 +86,20 @@ class WsClient:
     async def subscribe(self, *topics: str, **fields: Any) -> list[Frame]:
         """Subscribe and return the ``subscribed`` frames (one per topic)."""
         await self.send(op="subscribe", topics=list(topics), **fields)
-        confirmed = []
-        for _ in topics:
-            confirmed.append(await self.expect("subscribed"))
+        # Topics are answered each in order, but not in step with each other:
+        # one topic's snapshot may come before the next topic's confirmation.
+        confirmed: list[Frame] = []
+        other: list[Frame] = []
+        while len(confirmed) < len(topics):
+            frame = await self.recv()
+            if frame["op"] == "subscribed":
+                confirmed.append(frame)
+            else:
+                assert frame["op"] == "event", frame
+                # Never an event of a topic before its confirmation.
+                assert frame["topic"] in {c["topic"] for c in confirmed}, frame
+                other.append(frame)
+        self.held[:0] = other
         return confirmed
 
     async def events(self, count: int, timeout: float = 10.0) -> list[Frame]:
